@@ -1,1 +1,27 @@
-//! kes-server
+//! The KES server: mutual-TLS HTTPS front-end over a keystore, wire-compatible with MinIO KES.
+//!
+//! The crate holds the request pipeline ([`http`]), the route table ([`routes`]), TLS and client
+//! identities ([`tls`]), the configuration snapshot swapped on reload ([`state`]), metrics and
+//! logs. It never writes key material anywhere but to the keystore, and never logs request or
+//! response bodies.
+#![deny(unsafe_code)]
+
+pub mod error;
+mod handlers;
+pub mod http;
+pub mod logs;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod setup;
+pub mod state;
+pub mod tls;
+
+pub use error::ApiError;
+pub use server::Server;
+pub use setup::{Options, SetupError, run};
+
+/// The server's version string.
+pub(crate) fn handlers_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}

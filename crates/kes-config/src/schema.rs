@@ -1,0 +1,1107 @@
+//! Stage two: the positioned YAML tree to a validated [`Config`].
+//!
+//! Walks the tree along the KES schema, expanding `${VAR}` references, converting values with Go
+//! KES semantics and checking cross-field rules. Every problem is recorded with its position and
+//! key path and the walk goes on, so that one run reports all of them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::config::{
+    ApiConfig, CacheConfig, Config, KeyStoreConfig, LogConfig, PolicyConfig, ProxyConfig,
+    TlsConfig, VaultAppRole, VaultConfig, VaultKubernetes, VaultKvVersion, VaultTls, VaultTransit,
+};
+use crate::values::{LogLevel, check_name, parse_address, parse_bool, parse_go_duration};
+use crate::yaml::{Entry, Kind, Node, Pos, Value, join};
+use crate::{Env, Error, SecretString};
+
+/// The routes of the final KES server (kes-spec §2.4): the keys the `api` section accepts.
+const API_PATHS: &[&str] = &[
+    "/version",
+    "/v1/ready",
+    "/v1/status",
+    "/v1/metrics",
+    "/v1/api",
+    "/v1/key/create/",
+    "/v1/key/import/",
+    "/v1/key/describe/",
+    "/v1/key/list/",
+    "/v1/key/delete/",
+    "/v1/key/generate/",
+    "/v1/key/encrypt/",
+    "/v1/key/decrypt/",
+    "/v1/key/hmac/",
+    "/v1/policy/describe/",
+    "/v1/policy/read/",
+    "/v1/policy/list/",
+    "/v1/identity/describe/",
+    "/v1/identity/list/",
+    "/v1/identity/self/describe",
+    "/v1/log/error",
+    "/v1/log/audit",
+];
+
+/// Keystore sections of Go KES that this version does not implement, with their names for
+/// humans. (`generic` and `kes` are backends that Go KES itself removed.)
+const UNAVAILABLE_KEYSTORES: &[(&str, &str)] = &[
+    ("aws", "the AWS Secrets Manager keystore"),
+    ("azure", "the Azure Key Vault keystore"),
+    ("entrust", "the Entrust KeyControl keystore"),
+    ("fortanix", "the Fortanix SDKMS keystore"),
+    ("gcp", "the GCP Secret Manager keystore"),
+    (
+        "gemalto",
+        "the Thales CipherTrust Manager / Gemalto KeySecure keystore",
+    ),
+    (
+        "generic",
+        "the generic KES plugin keystore (removed in KES 2023)",
+    ),
+    ("kes", "the KES-server keystore (removed in KES 2023)"),
+];
+
+const DEFAULT_VAULT_PING: Duration = Duration::from_secs(15);
+
+/// Builds the configuration from the tree. Returns the errors found; the `Config` is only
+/// returned when there are none.
+pub(crate) fn build(
+    root: Option<&Node>,
+    file: &str,
+    env: &dyn Env,
+    mut errors: Vec<Error>,
+) -> Result<Config, Vec<Error>> {
+    let mut walker = Walker {
+        file,
+        env,
+        errors: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    let config = walker.config(root);
+    errors.append(&mut walker.errors);
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => {
+            if errors.is_empty() {
+                // Unreachable in practice: a missing keystore is always reported.
+                errors.push(Error {
+                    file: file.to_owned(),
+                    line: Pos::START.line,
+                    column: Pos::START.column,
+                    path: "keystore".to_owned(),
+                    message: "no keystore specified".to_owned(),
+                });
+            }
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(errors)
+        }
+    }
+}
+
+/// A mapping node seen through the schema: its entries and where it is.
+#[derive(Clone, Copy)]
+struct Mapping<'n> {
+    entries: &'n [Entry],
+    /// Where to report a missing key: the key of this section, or the document start.
+    pos: Pos,
+}
+
+impl<'n> Mapping<'n> {
+    fn get(&self, key: &str) -> Option<&'n Entry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+
+    fn node(&self, key: &str) -> Option<&'n Node> {
+        self.get(key).map(|e| &e.value)
+    }
+
+    /// The position of `key`'s value, or of this section when the key is absent.
+    fn pos_of(&self, key: &str) -> Pos {
+        self.get(key).map_or(self.pos, |e| e.value.pos)
+    }
+}
+
+/// A string value (a scalar after `${VAR}` expansion) and where it is.
+struct Text {
+    value: Zeroizing<String>,
+    /// The YAML kind of the scalar; `Str` for a value taken from the environment.
+    kind: Kind,
+    pos: Pos,
+}
+
+/// An identity with where it was written, for the cross-section checks.
+struct Located {
+    value: String,
+    pos: Pos,
+    path: String,
+}
+
+struct Walker<'a> {
+    file: &'a str,
+    env: &'a dyn Env,
+    errors: Vec<Error>,
+    /// Paths of values reported as unreadable.
+    unreadable: Vec<String>,
+}
+
+impl Walker<'_> {
+    fn error(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        self.errors.push(Error {
+            file: self.file.to_owned(),
+            line: pos.line,
+            column: pos.column,
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Reports a value that could not be read at all (wrong YAML type, unset variable), and
+    /// remembers its path for [`reported`](Self::reported).
+    fn bad_value(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        self.unreadable.push(path.to_owned());
+        self.error(pos, path, message);
+    }
+
+    /// Whether the value at `path`, a section containing it or a value inside it could not be
+    /// read; used to avoid a "missing" error on top of a "wrong type" one.
+    fn reported(&self, path: &str) -> bool {
+        let within = |outer: &str, inner: &str| {
+            inner == outer
+                || inner
+                    .strip_prefix(outer)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        };
+        self.unreadable
+            .iter()
+            .any(|bad| within(bad, path) || within(path, bad))
+    }
+
+    // ---- generic accessors ------------------------------------------------------------------
+
+    /// `node` as a mapping, reporting keys not in `known`. Null is an empty mapping; any other
+    /// kind of node is reported and treated as empty.
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        key_pos: Pos,
+        path: &str,
+        known: &[&str],
+    ) -> Mapping<'n> {
+        match &node.value {
+            Value::Map(entries) => {
+                for entry in entries {
+                    if !known.contains(&entry.key.as_str()) {
+                        self.error(entry.key_pos, path, format!("unknown key '{}'", entry.key));
+                    }
+                }
+                Mapping {
+                    entries,
+                    pos: key_pos,
+                }
+            }
+            _ if node.is_null() => Mapping {
+                entries: &[],
+                pos: key_pos,
+            },
+            _ => {
+                self.bad_value(
+                    node.pos,
+                    path,
+                    format!("expected a mapping, found {}", node.describe()),
+                );
+                Mapping {
+                    entries: &[],
+                    pos: key_pos,
+                }
+            }
+        }
+    }
+
+    /// The sub-section `key` of `parent` (empty when absent).
+    fn section<'n>(
+        &mut self,
+        parent: &Mapping<'n>,
+        parent_path: &str,
+        key: &str,
+        known: &[&str],
+    ) -> Mapping<'n> {
+        let path = join(parent_path, key);
+        match parent.get(key) {
+            Some(entry) => self.mapping(&entry.value, entry.key_pos, &path, known),
+            None => Mapping {
+                entries: &[],
+                pos: parent.pos,
+            },
+        }
+    }
+
+    /// The text of a scalar, with `${NAME}` replaced by the variable (when `expand`). `None` for
+    /// null, and for errors (reported).
+    fn text(&mut self, node: &Node, path: &str, expected: &str, expand: bool) -> Option<Text> {
+        let Value::Scalar(scalar) = &node.value else {
+            self.bad_value(
+                node.pos,
+                path,
+                format!("expected {expected}, found {}", node.describe()),
+            );
+            return None;
+        };
+        if scalar.kind == Kind::Null {
+            return None;
+        }
+        if expand {
+            let trimmed = scalar.text.trim();
+            if let Some(name) = trimmed.strip_prefix("${").and_then(|t| t.strip_suffix('}')) {
+                let name = name.trim();
+                return match self.env.var(name) {
+                    Some(value) => Some(Text {
+                        value: Zeroizing::new(value),
+                        kind: Kind::Str,
+                        pos: node.pos,
+                    }),
+                    None => {
+                        self.bad_value(
+                            node.pos,
+                            path,
+                            format!("referenced environment variable '{name}' not found"),
+                        );
+                        None
+                    }
+                };
+            }
+        }
+        Some(Text {
+            value: scalar.text.clone(),
+            kind: scalar.kind,
+            pos: node.pos,
+        })
+    }
+
+    /// A string field (expanded); empty when null or invalid.
+    fn string(&mut self, node: Option<&Node>, path: &str) -> String {
+        node.and_then(|n| self.text(n, path, "a string", true))
+            .map(|t| t.value.as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// An optional string field: `None` when absent, null, empty or invalid.
+    fn opt_string(&mut self, node: Option<&Node>, path: &str) -> Option<String> {
+        Some(self.string(node, path)).filter(|s| !s.is_empty())
+    }
+
+    /// An optional secret field: `None` when absent, null, empty or invalid.
+    fn secret(&mut self, node: Option<&Node>, path: &str) -> Option<SecretString> {
+        let text = node.and_then(|n| self.text(n, path, "a string", true))?;
+        if text.value.is_empty() {
+            return None;
+        }
+        Some(SecretString::new(text.value.as_str().to_owned()))
+    }
+
+    /// An optional path field.
+    fn path(&mut self, node: Option<&Node>, path: &str) -> Option<PathBuf> {
+        self.opt_string(node, path).map(PathBuf::from)
+    }
+
+    /// A required string: reports `missing` (at `key`'s value, or at the section) when absent
+    /// or empty, unless the value was already reported as invalid.
+    fn required(
+        &mut self,
+        section: &Mapping<'_>,
+        section_path: &str,
+        key: &str,
+        missing: &str,
+    ) -> String {
+        let path = join(section_path, key);
+        let value = self.string(section.node(key), &path);
+        if value.is_empty() && !self.reported(&path) {
+            self.error(section.pos_of(key), &path, missing);
+        }
+        value
+    }
+
+    /// A boolean field (YAML 1.1 words accepted, as by yaml.v3 into a Go `bool`).
+    fn bool(&mut self, node: Option<&Node>, path: &str) -> Option<bool> {
+        let text = self.text(node?, path, "a boolean", true)?;
+        let value = parse_bool(&text.value);
+        if value.is_none() {
+            self.error(
+                text.pos,
+                path,
+                format!(
+                    "expected a boolean (true or false), found '{}'",
+                    text.value.as_str()
+                ),
+            );
+        }
+        value
+    }
+
+    /// A Go duration field. Returns the nanoseconds (possibly negative) and the text as written.
+    /// A plain YAML number is refused as yaml.v3 refuses it: a duration needs a unit.
+    fn duration(&mut self, node: Option<&Node>, path: &str) -> Option<(i64, Text)> {
+        let text = self.text(node?, path, "a duration", true)?;
+        let value = text.value.as_str();
+        match text.kind {
+            Kind::Int | Kind::Float => {
+                let found = if text.kind == Kind::Int {
+                    "the integer"
+                } else {
+                    "the number"
+                };
+                self.error(
+                    text.pos,
+                    path,
+                    format!("expected a duration with a unit (e.g. '30s', '5m', '1h'), found {found} {value}"),
+                );
+                None
+            }
+            _ => match parse_go_duration(value) {
+                Ok(nanos) => Some((nanos, text)),
+                Err(e) => {
+                    self.error(text.pos, path, format!("invalid duration '{value}': {e}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A non-negative duration; `0` and absent are `None`. `negative` builds the message for a
+    /// negative value from the text as written.
+    fn positive_duration(
+        &mut self,
+        node: Option<&Node>,
+        path: &str,
+        negative: impl FnOnce(&str) -> String,
+    ) -> Option<Duration> {
+        let (nanos, text) = self.duration(node, path)?;
+        if nanos < 0 {
+            self.error(text.pos, path, negative(&text.value));
+            return None;
+        }
+        u64::try_from(nanos)
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Duration::from_nanos)
+    }
+
+    /// A list of strings. Null is empty; null items are skipped; a single scalar is an error
+    /// (as in yaml.v3). `expand` selects `${VAR}` expansion of the items.
+    fn strings(&mut self, node: Option<&Node>, path: &str, expand: bool) -> Vec<Located> {
+        let Some(node) = node else { return Vec::new() };
+        let items = match &node.value {
+            Value::Seq(items) => items,
+            _ if node.is_null() => return Vec::new(),
+            _ => {
+                self.bad_value(
+                    node.pos,
+                    path,
+                    format!("expected a list of strings, found {}", node.describe()),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            if let Some(text) = self.text(item, &item_path, "a string", expand) {
+                out.push(Located {
+                    value: text.value.as_str().to_owned(),
+                    pos: text.pos,
+                    path: item_path,
+                });
+            }
+        }
+        out
+    }
+
+    // ---- the schema -------------------------------------------------------------------------
+
+    fn config(&mut self, root: Option<&Node>) -> Option<Config> {
+        const TOP: &[&str] = &[
+            "version", "address", "admin", "root", "tls", "policy", "cache", "api", "log", "keys",
+            "keystore",
+        ];
+        let top = match root {
+            Some(
+                node @ Node {
+                    value: Value::Map(_),
+                    ..
+                },
+            ) => self.mapping(node, Pos::START, "", TOP),
+            Some(node) if !node.is_null() => {
+                let found = node.describe();
+                self.error(
+                    node.pos,
+                    "",
+                    format!("expected a mapping of configuration sections, found {found}"),
+                );
+                return None;
+            }
+            _ => Mapping {
+                entries: &[],
+                pos: Pos::START,
+            },
+        };
+
+        if let Some(node) = top.node("version") {
+            let version = self.string(Some(node), "version");
+            if !version.is_empty() && version != "v1" {
+                self.error(
+                    node.pos,
+                    "version",
+                    format!("invalid server config version '{version}': expected 'v1'"),
+                );
+            }
+        }
+        let address = top.node("address").and_then(|node| {
+            let text = self.string(Some(node), "address");
+            if text.is_empty() {
+                return None;
+            }
+            parse_address(&text)
+                .map_err(|e| self.error(node.pos, "address", e))
+                .ok()
+        });
+        let admin = self.admin(&top);
+        let tls = self.tls(&top);
+        let policies = self.policies(&top, &admin, &tls.proxy_identities);
+        let cache = self.cache(&top);
+        let api = self.api(&top);
+        let log = self.log(&top);
+        let keys = self.keys(&top);
+        let keystore = self.keystore(&top);
+
+        Some(Config {
+            address,
+            admin,
+            tls: tls.config,
+            policies,
+            cache,
+            api,
+            log,
+            keys,
+            keystore: keystore?,
+        })
+    }
+
+    fn admin(&mut self, top: &Mapping<'_>) -> String {
+        let admin = self.section(top, "", "admin", &["identity"]);
+        let identity = self.string(admin.node("identity"), "admin.identity");
+        // `root:` is how KES v0.14 – v0.17.2 named the admin identity.
+        let root = self.string(top.node("root"), "root");
+        match (identity.is_empty(), root.is_empty()) {
+            (false, true) => identity,
+            (true, false) => root,
+            (false, false) => {
+                let pos = top.get("root").map_or(Pos::START, |e| e.key_pos);
+                self.error(
+                    pos,
+                    "root",
+                    "'root' (the admin identity of KES before v0.17.3) and 'admin.identity' are both set; remove 'root'",
+                );
+                identity
+            }
+            (true, true) => {
+                if !self.reported("admin.identity") && !self.reported("root") {
+                    self.error(
+                        admin.pos_of("identity"),
+                        "admin.identity",
+                        "no admin identity",
+                    );
+                }
+                identity
+            }
+        }
+    }
+
+    fn tls(&mut self, top: &Mapping<'_>) -> Tls {
+        const KEYS: &[&str] = &["key", "cert", "password", "auth", "ca", "proxy"];
+        let tls = self.section(top, "", "tls", KEYS);
+        let key = self.required(&tls, "tls", "key", "no private key");
+        let cert = self.required(&tls, "tls", "cert", "no certificate");
+        let password = self.secret(tls.node("password"), "tls.password");
+        let auth = tls.node("auth").and_then(|node| {
+            let text = self.text(node, "tls.auth", "a string", true)?;
+            match text.value.trim().to_ascii_lowercase().as_str() {
+                "" => None,
+                "on" => Some(true),
+                "off" => Some(false),
+                _ => {
+                    self.error(
+                        text.pos,
+                        "tls.auth",
+                        format!("invalid auth '{}'", text.value.as_str()),
+                    );
+                    None
+                }
+            }
+        });
+        let ca = self.path(tls.node("ca"), "tls.ca");
+
+        let proxy = self.section(&tls, "tls", "proxy", &["identities", "header"]);
+        let header = self.section(&proxy, "tls.proxy", "header", &["cert"]);
+        let header_cert = self.opt_string(header.node("cert"), "tls.proxy.header.cert");
+        let mut proxy_identities: Vec<Located> = Vec::new();
+        for id in self.strings(proxy.node("identities"), "tls.proxy.identities", true) {
+            if id.value.is_empty() || proxy_identities.iter().any(|p| p.value == id.value) {
+                continue;
+            }
+            if let Err(why) = check_name(&id.value) {
+                self.error(
+                    id.pos,
+                    &id.path,
+                    format!("invalid identity '{}': {why}", id.value),
+                );
+                continue;
+            }
+            proxy_identities.push(id);
+        }
+
+        Tls {
+            config: TlsConfig {
+                key: PathBuf::from(key),
+                cert: PathBuf::from(cert),
+                password,
+                auth,
+                ca,
+                proxy: ProxyConfig {
+                    identities: proxy_identities.iter().map(|id| id.value.clone()).collect(),
+                    header_cert,
+                },
+            },
+            proxy_identities,
+        }
+    }
+
+    fn policies(
+        &mut self,
+        top: &Mapping<'_>,
+        admin: &str,
+        proxies: &[Located],
+    ) -> Vec<PolicyConfig> {
+        for proxy in proxies {
+            if proxy.value == admin {
+                self.error(
+                    proxy.pos,
+                    &proxy.path,
+                    format!(
+                        "invalid tls proxy: identity '{}' is already admin",
+                        proxy.value
+                    ),
+                );
+            }
+        }
+        let Some(entry) = top.get("policy") else {
+            return Vec::new();
+        };
+        let entries = match &entry.value.value {
+            Value::Map(entries) => entries.as_slice(),
+            _ if entry.value.is_null() => return Vec::new(),
+            _ => {
+                let found = entry.value.describe();
+                self.error(
+                    entry.value.pos,
+                    "policy",
+                    format!("expected a mapping of policies, found {found}"),
+                );
+                return Vec::new();
+            }
+        };
+
+        let mut policies = Vec::with_capacity(entries.len());
+        // identity → policy it is assigned to
+        let mut assigned: HashMap<String, String> = HashMap::new();
+        for entry in entries {
+            let name = entry.key.as_str();
+            let path = join("policy", name);
+            if let Err(why) = check_name(name) {
+                self.error(
+                    entry.key_pos,
+                    "policy",
+                    format!("invalid policy name '{name}': {why}"),
+                );
+            }
+            let policy = self.mapping(
+                &entry.value,
+                entry.key_pos,
+                &path,
+                &["allow", "deny", "identities", "paths"],
+            );
+            let mut allow: Vec<String> = self
+                .strings(policy.node("allow"), &join(&path, "allow"), false)
+                .into_iter()
+                .map(|p| p.value)
+                .collect();
+            // `paths:` is the allow list of KES v0.14 – v0.16.
+            if let Some(paths) = policy.get("paths") {
+                if policy.node("allow").is_some_and(|n| !n.is_null()) && !paths.value.is_null() {
+                    self.error(
+                        paths.key_pos,
+                        &path,
+                        "'paths' (the allow list of KES before v0.17) and 'allow' are both set; move the 'paths' patterns to 'allow'",
+                    );
+                }
+                let legacy = self.strings(Some(&paths.value), &join(&path, "paths"), false);
+                allow.extend(legacy.into_iter().map(|p| p.value));
+            }
+            allow.retain(|p| !p.is_empty());
+            let mut deny: Vec<String> = self
+                .strings(policy.node("deny"), &join(&path, "deny"), false)
+                .into_iter()
+                .map(|p| p.value)
+                .collect();
+            deny.retain(|p| !p.is_empty());
+
+            let mut identities: Vec<String> = Vec::new();
+            for id in self.strings(policy.node("identities"), &join(&path, "identities"), true) {
+                // An empty identity (e.g. from a variable set to "") matches no client.
+                if id.value.is_empty() || identities.contains(&id.value) {
+                    continue;
+                }
+                let message = if let Err(why) = check_name(&id.value) {
+                    Some(format!("invalid identity '{}': {why}", id.value))
+                } else if id.value == admin {
+                    Some(format!(
+                        "invalid policy '{name}': identity '{}' is already admin",
+                        id.value
+                    ))
+                } else if proxies.iter().any(|p| p.value == id.value) {
+                    Some(format!(
+                        "invalid policy '{name}': identity '{}' is already a TLS proxy",
+                        id.value
+                    ))
+                } else {
+                    assigned.get(&id.value).map(|other| {
+                        format!(
+                            "identity '{}' is already assigned to policy '{other}'",
+                            id.value
+                        )
+                    })
+                };
+                match message {
+                    Some(message) => self.error(id.pos, &id.path, message),
+                    None => {
+                        assigned.insert(id.value.clone(), name.to_owned());
+                        identities.push(id.value);
+                    }
+                }
+            }
+            policies.push(PolicyConfig {
+                name: name.to_owned(),
+                allow,
+                deny,
+                identities,
+            });
+        }
+        policies
+    }
+
+    fn cache(&mut self, top: &Mapping<'_>) -> CacheConfig {
+        let cache = self.section(top, "", "cache", &["expiry"]);
+        let expiry = self.section(&cache, "cache", "expiry", &["any", "unused", "offline"]);
+        CacheConfig {
+            any: self.positive_duration(expiry.node("any"), "cache.expiry.any", |d| {
+                format!("invalid cache expiry '{d}': must not be negative")
+            }),
+            unused: self.positive_duration(expiry.node("unused"), "cache.expiry.unused", |d| {
+                format!("invalid cache unused expiry '{d}': must not be negative")
+            }),
+            offline: self.positive_duration(expiry.node("offline"), "cache.expiry.offline", |d| {
+                format!("invalid offline cache expiry '{d}': must not be negative")
+            }),
+        }
+    }
+
+    fn api(&mut self, top: &Mapping<'_>) -> Vec<ApiConfig> {
+        let Some(entry) = top.get("api") else {
+            return Vec::new();
+        };
+        let entries = match &entry.value.value {
+            Value::Map(entries) => entries.as_slice(),
+            _ if entry.value.is_null() => return Vec::new(),
+            _ => {
+                let found = entry.value.describe();
+                self.error(
+                    entry.value.pos,
+                    "api",
+                    format!("expected a mapping of API paths, found {found}"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut api = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let route = entry.key.as_str();
+            let path = join("api", route);
+            if !API_PATHS.contains(&route) {
+                let other = match route.strip_suffix('/') {
+                    Some(without) => without.to_owned(),
+                    None => format!("{route}/"),
+                };
+                let hint = if API_PATHS.contains(&other.as_str()) {
+                    format!("; did you mean '{other}'?")
+                } else {
+                    String::new()
+                };
+                self.error(
+                    entry.key_pos,
+                    "api",
+                    format!("unknown API path '{route}'{hint}"),
+                );
+            }
+            let settings = self.mapping(
+                &entry.value,
+                entry.key_pos,
+                &path,
+                &["skip_auth", "timeout"],
+            );
+            let skip_auth = self
+                .bool(settings.node("skip_auth"), &join(&path, "skip_auth"))
+                .unwrap_or(false);
+            let timeout =
+                self.positive_duration(settings.node("timeout"), &join(&path, "timeout"), |d| {
+                    format!("invalid timeout '{d}' for API '{route}': must not be negative")
+                });
+            api.push(ApiConfig {
+                path: route.to_owned(),
+                skip_auth,
+                timeout,
+            });
+        }
+        api
+    }
+
+    fn log(&mut self, top: &Mapping<'_>) -> LogConfig {
+        let log = self.section(top, "", "log", &["error", "audit"]);
+        let mut config = LogConfig::default();
+        for (key, level) in [("error", &mut config.error), ("audit", &mut config.audit)] {
+            let path = join("log", key);
+            let Some(node) = log.node(key) else { continue };
+            let Some(text) = self.text(node, &path, "a log level", true) else {
+                continue;
+            };
+            match LogLevel::parse(&text.value) {
+                Ok(parsed) => *level = parsed,
+                Err(message) => self.error(text.pos, &path, message),
+            }
+        }
+        config
+    }
+
+    fn keys(&mut self, top: &Mapping<'_>) -> Vec<String> {
+        let Some(entry) = top.get("keys") else {
+            return Vec::new();
+        };
+        let items = match &entry.value.value {
+            Value::Seq(items) => items,
+            _ if entry.value.is_null() => return Vec::new(),
+            Value::Map(_) => {
+                self.error(
+                    entry.key_pos,
+                    "keys",
+                    "a mapping here is the keystore section of KES v0.13 and older: rename 'keys:' to 'keystore:' (in this version 'keys' is a list of keys to create, e.g. '- name: my-key')",
+                );
+                return Vec::new();
+            }
+            Value::Scalar(_) => {
+                let found = entry.value.describe();
+                self.error(
+                    entry.value.pos,
+                    "keys",
+                    format!("expected a list of keys ('- name: <key>'), found {found}"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut keys: Vec<String> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("keys[{i}]");
+            if matches!(item.value, Value::Scalar(_)) && !item.is_null() {
+                self.error(
+                    item.pos,
+                    &path,
+                    format!(
+                        "expected a mapping ('name: <key>'), found {}",
+                        item.describe()
+                    ),
+                );
+                continue;
+            }
+            let key = self.mapping(item, item.pos, &path, &["name"]);
+            let before = self.errors.len();
+            let name = self.required(&key, &path, "name", "no key name");
+            if self.errors.len() != before {
+                continue;
+            }
+            let name_path = join(&path, "name");
+            let pos = key.pos_of("name");
+            if let Err(why) = check_name(&name) {
+                self.error(pos, &name_path, format!("invalid key name '{name}': {why}"));
+            } else if keys.contains(&name) {
+                self.error(
+                    pos,
+                    &name_path,
+                    format!("key '{name}' is defined multiple times"),
+                );
+            } else {
+                keys.push(name);
+            }
+        }
+        keys
+    }
+
+    fn keystore(&mut self, top: &Mapping<'_>) -> Option<KeyStoreConfig> {
+        const KEYS: &[&str] = &[
+            "fs", "vault", "aws", "azure", "entrust", "fortanix", "gcp", "gemalto", "generic",
+            "kes",
+        ];
+        let section = self.section(top, "", "keystore", KEYS);
+        let present: Vec<&Entry> = section
+            .entries
+            .iter()
+            .filter(|e| KEYS.contains(&e.key.as_str()))
+            .collect();
+        if present.len() > 1 {
+            let names: Vec<&str> = present.iter().map(|e| e.key.as_str()).collect();
+            self.error(
+                section.pos,
+                "keystore",
+                format!("more than one keystore specified ({})", names.join(", ")),
+            );
+        }
+        let mut result = None;
+        for entry in &present {
+            let path = join("keystore", &entry.key);
+            let backend = match entry.key.as_str() {
+                "fs" => self.fs(entry, &path),
+                "vault" => self.vault(entry, &path).map(KeyStoreConfig::Vault),
+                other => {
+                    let what = UNAVAILABLE_KEYSTORES
+                        .iter()
+                        .find(|(key, _)| *key == other)
+                        .map_or("this keystore", |(_, what)| what);
+                    self.error(
+                        entry.key_pos,
+                        &path,
+                        format!("{what} is not available in this version of kes"),
+                    );
+                    None
+                }
+            };
+            if result.is_none() {
+                result = backend;
+            }
+        }
+        // A v0.13 `keys:` keystore section was already reported with a hint to rename it.
+        let legacy_keys = top
+            .node("keys")
+            .is_some_and(|n| matches!(n.value, Value::Map(_)));
+        if present.is_empty()
+            && !self.reported("keystore")
+            && !(legacy_keys && top.get("keystore").is_none())
+        {
+            self.error(section.pos, "keystore", "no keystore specified");
+        }
+        result
+    }
+
+    fn fs(&mut self, entry: &Entry, path: &str) -> Option<KeyStoreConfig> {
+        let fs = self.mapping(&entry.value, entry.key_pos, path, &["path"]);
+        let dir = self.required(&fs, path, "path", "no path specified");
+        (!dir.is_empty()).then(|| KeyStoreConfig::Fs {
+            path: PathBuf::from(dir),
+        })
+    }
+
+    fn vault(&mut self, entry: &Entry, path: &str) -> Option<VaultConfig> {
+        const KEYS: &[&str] = &[
+            "endpoint",
+            "engine",
+            "version",
+            "namespace",
+            "prefix",
+            "transit",
+            "approle",
+            "kubernetes",
+            "tls",
+            "status",
+        ];
+        let before = self.errors.len();
+        let vault = self.mapping(&entry.value, entry.key_pos, path, KEYS);
+
+        let endpoint_path = join(path, "endpoint");
+        let endpoints: Vec<String> = match vault.node("endpoint") {
+            Some(node) if matches!(node.value, Value::Seq(_)) => self
+                .strings(Some(node), &endpoint_path, true)
+                .into_iter()
+                .map(|e| e.value.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            node => self
+                .opt_string(node, &endpoint_path)
+                .map(|e| e.trim().to_owned())
+                .into_iter()
+                .collect(),
+        };
+        if endpoints.is_empty() && !self.reported(&endpoint_path) {
+            self.error(
+                vault.pos_of("endpoint"),
+                &endpoint_path,
+                "no endpoint specified",
+            );
+        }
+        let engine = self
+            .opt_string(vault.node("engine"), &join(path, "engine"))
+            .unwrap_or_else(|| "kv".into());
+        let version = match vault.node("version") {
+            None => VaultKvVersion::V1,
+            Some(node) => match self.string(Some(node), &join(path, "version")).as_str() {
+                "" | "v1" => VaultKvVersion::V1,
+                "v2" => VaultKvVersion::V2,
+                other => {
+                    let message =
+                        format!("invalid K/V engine version '{other}': expected 'v1' or 'v2'");
+                    self.error(node.pos, &join(path, "version"), message);
+                    VaultKvVersion::V1
+                }
+            },
+        };
+        let namespace = self.opt_string(vault.node("namespace"), &join(path, "namespace"));
+        let prefix = self.string(vault.node("prefix"), &join(path, "prefix"));
+
+        // transit: a block whose fields are all empty counts as absent.
+        let transit_path = join(path, "transit");
+        let transit = self.section(&vault, path, "transit", &["engine", "key"]);
+        let transit_engine =
+            self.opt_string(transit.node("engine"), &join(&transit_path, "engine"));
+        let transit_key = self.opt_string(transit.node("key"), &join(&transit_path, "key"));
+        let transit = match (transit_engine, transit_key) {
+            (None, None) => None,
+            (engine, Some(key)) => Some(VaultTransit {
+                engine: engine.unwrap_or_else(|| "transit".into()),
+                key,
+            }),
+            (Some(_), None) => {
+                self.error(
+                    transit.pos_of("key"),
+                    &join(&transit_path, "key"),
+                    "no transit key specified",
+                );
+                None
+            }
+        };
+
+        // approle / kubernetes. Old sample configs carry both blocks with empty values, so a
+        // block counts as used when one of its credentials is set. `retry` is from KES v0.19 –
+        // v0.22 and is read but not used.
+        let approle_path = join(path, "approle");
+        let approle = self.section(
+            &vault,
+            path,
+            "approle",
+            &["engine", "namespace", "id", "secret", "retry"],
+        );
+        let approle_engine =
+            self.opt_string(approle.node("engine"), &join(&approle_path, "engine"));
+        let approle_namespace =
+            self.opt_string(approle.node("namespace"), &join(&approle_path, "namespace"));
+        let approle_id = self.string(approle.node("id"), &join(&approle_path, "id"));
+        let approle_secret = self.secret(approle.node("secret"), &join(&approle_path, "secret"));
+        self.duration(approle.node("retry"), &join(&approle_path, "retry"));
+
+        let k8s_path = join(path, "kubernetes");
+        let k8s = self.section(
+            &vault,
+            path,
+            "kubernetes",
+            &["engine", "namespace", "role", "jwt", "retry"],
+        );
+        let k8s_engine = self.opt_string(k8s.node("engine"), &join(&k8s_path, "engine"));
+        let k8s_namespace = self.opt_string(k8s.node("namespace"), &join(&k8s_path, "namespace"));
+        let k8s_role = self.string(k8s.node("role"), &join(&k8s_path, "role"));
+        let k8s_jwt = self.secret(k8s.node("jwt"), &join(&k8s_path, "jwt"));
+        self.duration(k8s.node("retry"), &join(&k8s_path, "retry"));
+
+        let use_approle = !approle_id.is_empty() || approle_secret.is_some();
+        let use_k8s = !k8s_role.is_empty() || k8s_jwt.is_some();
+        let (mut approle_config, mut k8s_config) = (None, None);
+        match (use_approle, use_k8s) {
+            (true, true) => self.error(
+                vault.pos,
+                path,
+                "more than one authentication method specified: use either 'approle' or 'kubernetes'",
+            ),
+            (false, false) if self.reported(&approle_path) || self.reported(&k8s_path) => {}
+            (false, false) => self.error(
+                vault.pos,
+                path,
+                "no authentication method specified: set 'approle' (id, secret) or 'kubernetes' (role, jwt)",
+            ),
+            (true, false) => {
+                if approle_id.is_empty() {
+                    self.error(approle.pos_of("id"), &join(&approle_path, "id"), "no AppRole role ID specified");
+                }
+                approle_config = Some(VaultAppRole {
+                    engine: approle_engine.unwrap_or_else(|| "approle".into()),
+                    namespace: approle_namespace,
+                    id: approle_id,
+                    secret: approle_secret.unwrap_or_else(|| SecretString::new(String::new())),
+                });
+            }
+            (false, true) => {
+                if k8s_role.is_empty() {
+                    self.error(k8s.pos_of("role"), &join(&k8s_path, "role"), "no Kubernetes role specified");
+                }
+                if k8s_jwt.is_none() {
+                    self.error(k8s.pos_of("jwt"), &join(&k8s_path, "jwt"), "no Kubernetes JWT specified");
+                }
+                k8s_config = Some(VaultKubernetes {
+                    engine: k8s_engine.unwrap_or_else(|| "kubernetes".into()),
+                    namespace: k8s_namespace,
+                    role: k8s_role,
+                    jwt: k8s_jwt.unwrap_or_else(|| SecretString::new(String::new())),
+                });
+            }
+        }
+
+        let tls_path = join(path, "tls");
+        let tls = self.section(&vault, path, "tls", &["key", "cert", "ca"]);
+        let tls = VaultTls {
+            key: self.path(tls.node("key"), &join(&tls_path, "key")),
+            cert: self.path(tls.node("cert"), &join(&tls_path, "cert")),
+            ca: self.path(tls.node("ca"), &join(&tls_path, "ca")),
+        };
+        let status = self.section(&vault, path, "status", &["ping"]);
+        let ping_path = join(path, "status.ping");
+        let status_ping = self
+            .positive_duration(status.node("ping"), &ping_path, |d| {
+                format!("invalid status ping interval '{d}': must not be negative")
+            })
+            .unwrap_or(DEFAULT_VAULT_PING);
+
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(VaultConfig {
+            endpoints,
+            engine,
+            version,
+            namespace,
+            prefix,
+            transit,
+            approle: approle_config,
+            kubernetes: k8s_config,
+            tls,
+            status_ping,
+        })
+    }
+}
+
+/// The `tls` section plus the proxy identities with their positions.
+struct Tls {
+    config: TlsConfig,
+    proxy_identities: Vec<Located>,
+}

@@ -1,0 +1,116 @@
+//! The in-memory key store.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Bound;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use zeroize::Zeroizing;
+
+use crate::{Error, KeyStore};
+
+/// A key store that keeps its values in process memory: they are lost when the process ends
+/// (used by `kes server --dev` and by tests).
+///
+/// Values are wiped from memory when they are deleted and when the store is dropped.
+#[derive(Default)]
+pub struct MemKeyStore {
+    keys: RwLock<BTreeMap<String, Zeroizing<Vec<u8>>>>,
+}
+
+impl MemKeyStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for MemKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemKeyStore")
+            .field("keys", &self.keys.read().len())
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyStore for MemKeyStore {
+    async fn status(&self) -> Result<Duration, Error> {
+        // Memory is always reachable; there is no latency worth measuring.
+        Ok(Duration::ZERO)
+    }
+
+    async fn create(&self, name: &str, value: &[u8]) -> Result<(), Error> {
+        let mut keys = self.keys.write();
+        if keys.contains_key(name) {
+            return Err(Error::Exists);
+        }
+        keys.insert(name.to_owned(), Zeroizing::new(value.to_vec()));
+        Ok(())
+    }
+
+    async fn get(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.keys.read().get(name).cloned().ok_or(Error::NotFound)
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), Error> {
+        match self.keys.write().remove(name) {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let keys = self.keys.read();
+        Ok(keys
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .map(|(name, _)| name)
+            .take_while(|name| name.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+mod tests {
+    use super::MemKeyStore;
+    use crate::KeyStore;
+    use crate::testkit::{ConformanceOptions, run_conformance, run_conformance_with};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance() {
+        run_conformance(MemKeyStore::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance_through_arc_dyn() {
+        let store: std::sync::Arc<dyn KeyStore> = std::sync::Arc::new(MemKeyStore::new());
+        run_conformance_with(
+            store,
+            ConformanceOptions {
+                many_keys: 100,
+                ..ConformanceOptions::default()
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn debug_shows_no_values() {
+        let store = MemKeyStore::new();
+        store.create("k", b"secret-value").await.unwrap();
+        let debug = format!("{store:?}");
+        assert_eq!(debug, "MemKeyStore { keys: 1 }");
+    }
+}

@@ -1,0 +1,56 @@
+//! Route handlers, one module per resource.
+
+mod identity;
+mod key;
+mod policy;
+mod sys;
+
+use crate::error::ApiError;
+use crate::http::{Ctx, Reply};
+use crate::routes::Endpoint;
+
+/// Runs the handler of `endpoint`.
+pub(crate) async fn call(endpoint: Endpoint, ctx: &Ctx<'_>) -> Reply {
+    match endpoint {
+        Endpoint::Version => sys::version(ctx),
+        Endpoint::Ready => sys::ready(ctx).await,
+        Endpoint::Status => sys::status(ctx).await,
+        Endpoint::Metrics => sys::metrics(ctx),
+        Endpoint::Api => sys::api(ctx),
+        Endpoint::KeyCreate => key::create(ctx).await,
+        Endpoint::KeyImport => key::import(ctx).await,
+        Endpoint::KeyDescribe => key::describe(ctx).await,
+        Endpoint::KeyList => key::list(ctx).await,
+        Endpoint::KeyDelete => key::delete(ctx).await,
+        Endpoint::KeyGenerate => key::generate(ctx).await,
+        Endpoint::KeyEncrypt => key::encrypt(ctx).await,
+        Endpoint::KeyDecrypt => key::decrypt(ctx).await,
+        Endpoint::KeyHmac => key::hmac(ctx).await,
+        Endpoint::PolicyDescribe => policy::describe(ctx),
+        Endpoint::PolicyRead => policy::read(ctx),
+        Endpoint::PolicyList => policy::list(ctx),
+        Endpoint::IdentityDescribe => identity::describe(ctx),
+        Endpoint::IdentityList => identity::list(ctx),
+        Endpoint::SelfDescribe => identity::describe_self(ctx),
+        // The log streams are answered by the dispatcher before a timeout applies.
+        Endpoint::LogError | Endpoint::LogAudit => Err(ApiError::new(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "log stream routed to a handler",
+        )),
+    }
+}
+
+/// Whether a listing pattern is acceptable: up to 80 characters of the name alphabet with an
+/// optional trailing `*`. Unlike the original this accepts a prefix that ends in `-` (such as
+/// `demo-`), which can only mean "names that start with it".
+pub(crate) fn is_valid_list_pattern(pattern: &str) -> bool {
+    let prefix = list_prefix(pattern);
+    pattern.len() <= 80
+        && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The listing prefix of a pattern: a trailing `*` is dropped (so `my*` and `my` list the
+/// same names, and `*` or the empty pattern list everything).
+pub(crate) fn list_prefix(pattern: &str) -> &str {
+    pattern.strip_suffix('*').unwrap_or(pattern)
+}

@@ -1,0 +1,341 @@
+//! The request pipeline of every route (spec §2.1): path cleaning, routing, method check,
+//! authentication and authorization, body limit, timeout, handler; then metrics and audit.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::routes::{self, Auth, Endpoint, Lookup, ROUTES};
+use crate::server::Server;
+use crate::state::State;
+use crate::tls::Peer;
+
+/// The response body type of every route.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// What a handler returns.
+pub(crate) type Reply = Result<Response<Body>, ApiError>;
+
+/// Everything a handler may look at.
+pub(crate) struct Ctx<'a> {
+    pub server: &'a Server,
+    pub state: &'a State,
+    /// The caller's identity, if it presented a usable certificate.
+    pub identity: Option<&'a str>,
+    /// The percent-decoded rest of the path after the route prefix.
+    pub resource: &'a str,
+    /// The request body (empty for routes that take none).
+    pub body: &'a [u8],
+}
+
+/// A body from bytes.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A 200 reply without body.
+pub(crate) fn ok_empty() -> Response<Body> {
+    let mut res = Response::new(Empty::new().boxed());
+    res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    res
+}
+
+/// A 200 JSON reply.
+pub(crate) fn ok_json(json: Vec<u8>) -> Response<Body> {
+    json_response(StatusCode::OK, Bytes::from(json))
+}
+
+/// A 200 JSON reply whose body carries secrets; its buffer is wiped when the body is dropped.
+pub(crate) fn ok_secret_json(json: Zeroizing<Vec<u8>>) -> Response<Body> {
+    json_response(StatusCode::OK, Bytes::from_owner(SecretBytes(json)))
+}
+
+struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for SecretBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let len = body.len();
+    let mut res = Response::new(full(body));
+    *res.status_mut() = status;
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    res
+}
+
+/// The reply for an API error: `{"message":…}` with the error's status.
+pub(crate) fn error_response(err: &ApiError) -> Response<Body> {
+    json_response(err.status(), Bytes::from(kes_api::encode_error(err.message())))
+}
+
+fn not_found() -> Response<Body> {
+    let mut res = Response::new(full(Bytes::from_static(b"404 page not found\n")));
+    *res.status_mut() = StatusCode::NOT_FOUND;
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    res
+}
+
+fn redirect(method: &Method, location: &str) -> Response<Body> {
+    let body = if method == Method::GET || method == Method::HEAD {
+        Bytes::from(format!("<a href=\"{location}\">Moved Permanently</a>.\n\n"))
+    } else {
+        Bytes::new()
+    };
+    let mut res = Response::new(full(body));
+    *res.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, v);
+    }
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    res
+}
+
+/// Go's `cleanPath`: `path.Clean` that keeps a trailing slash. Returns `None` when the path is
+/// already clean.
+pub(crate) fn clean_path(p: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut clean = String::with_capacity(p.len() + 1);
+    for seg in &parts {
+        clean.push('/');
+        clean.push_str(seg);
+    }
+    if clean.is_empty() {
+        clean.push('/');
+    } else if p.ends_with('/') {
+        clean.push('/');
+    }
+    if clean == p { None } else { Some(clean) }
+}
+
+impl Server {
+    /// Serves one request.
+    pub(crate) async fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: &Peer,
+        remote: SocketAddr,
+    ) -> Response<Body> {
+        let start = Instant::now();
+        let raw_path = req.uri().path();
+        if let Some(clean) = clean_path(raw_path) {
+            let location = match req.uri().query() {
+                Some(q) => format!("{clean}?{q}"),
+                None => clean,
+            };
+            return redirect(req.method(), &location);
+        }
+        let (index, resource_raw) = match routes::lookup(raw_path) {
+            Lookup::Found { index, resource } => (index, resource),
+            Lookup::Redirect { index } => match ROUTES.get(index) {
+                Some(route) if routes::is_list(route.endpoint) => (index, ""),
+                Some(route) => return redirect(req.method(), route.path),
+                None => return not_found(),
+            },
+            Lookup::NotFound => return not_found(),
+        };
+        let Some(route) = ROUTES.get(index) else {
+            return not_found();
+        };
+        // The path policies are checked against: percent-decoded, and for a list route asked
+        // for without its slash, the path with the slash (where Go's redirect would lead).
+        let path: String = if resource_raw.is_empty() && route.path.ends_with('/') {
+            route.path.to_owned()
+        } else {
+            percent_decode_str(raw_path).decode_utf8_lossy().into_owned()
+        };
+        let resource = percent_decode_str(resource_raw).decode_utf8_lossy().into_owned();
+
+        self.metrics.request_started();
+        let state = self.state.load();
+        let identity = match peer {
+            Peer::Identity(id) => Some(&**id),
+            _ => None,
+        };
+        let head = req.method() == Method::HEAD;
+        let mut response = self
+            .dispatch(req, &state, peer, identity, index, &path, &resource)
+            .await;
+        if head {
+            // A reply to HEAD carries headers only (HTTP/2 forbids a body).
+            *response.body_mut() = Empty::new().boxed();
+        }
+        let status = response.status();
+        let elapsed = start.elapsed();
+        self.metrics.request_finished(status.as_u16(), elapsed);
+        // A subscriber's own stream request is not audited into that stream.
+        if route.endpoint != Endpoint::LogAudit || status != StatusCode::OK {
+            self.logs.audit(&path, identity, remote.ip(), status.as_u16(), elapsed);
+        }
+        response
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn dispatch(
+        &self,
+        req: hyper::Request<Incoming>,
+        state: &State,
+        peer: &Peer,
+        identity: Option<&str>,
+        index: usize,
+        path: &str,
+        resource: &str,
+    ) -> Response<Body> {
+        let Some(route) = ROUTES.get(index) else {
+            return not_found();
+        };
+        let settings = state.route(index);
+
+        // 1. Method. A POST is accepted where PUT is declared (the SDK sends POST).
+        let method = req.method();
+        let method_ok = method == route.method || route.method == Method::PUT && method == Method::POST;
+        if !method_ok {
+            let mut res = error_response(&ApiError::method_not_allowed(
+                method.as_str(),
+                route.method.as_str(),
+            ));
+            if let Ok(v) = HeaderValue::from_str(route.method.as_str()) {
+                res.headers_mut().insert(header::ACCEPT, v);
+            }
+            return res;
+        }
+
+        // 2. Authentication and authorization, before anything looks at the resource.
+        if let Err(err) = authorize(state, settings.auth, peer, path) {
+            self.logs.error(
+                -4,
+                Some((path, identity, None)),
+                &format!("http: {} {}", err.status().as_u16(), err.message()),
+            );
+            return error_response(&err);
+        }
+
+        // Log streams hold the connection open and have no timeout.
+        match route.endpoint {
+            Endpoint::LogAudit => return self.logs.audit_stream(),
+            Endpoint::LogError => return self.logs.error_stream(),
+            _ => {}
+        }
+
+        let work = async {
+            let body = if route.max_body > 0 {
+                read_body(req.into_body(), route.max_body, route.endpoint).await?
+            } else {
+                Zeroizing::new(Vec::new())
+            };
+            let ctx = Ctx { server: self, state, identity, resource, body: &body };
+            crate::handlers::call(route.endpoint, &ctx).await
+        };
+        let result = if settings.timeout.is_zero() {
+            work.await
+        } else {
+            match tokio::time::timeout(settings.timeout, work).await {
+                Ok(r) => r,
+                Err(_) => Err(ApiError::timeout()),
+            }
+        };
+        match result {
+            Ok(res) => res,
+            Err(err) => {
+                if err.status().is_server_error() {
+                    self.logs.error(8, Some((path, identity, None)), err.message());
+                }
+                error_response(&err)
+            }
+        }
+    }
+}
+
+/// Checks whether the caller may use the route.
+fn authorize(state: &State, auth: Auth, peer: &Peer, path: &str) -> Result<(), ApiError> {
+    match auth {
+        Auth::None => Ok(()),
+        Auth::IdentifyOnly | Auth::Policy => {
+            let identity = match peer {
+                Peer::Identity(id) => id,
+                Peer::NoCertificate => return Err(ApiError::certificate_required()),
+                Peer::TooManyCertificates => return Err(ApiError::too_many_certificates()),
+            };
+            if auth == Auth::IdentifyOnly || **identity == *state.admin {
+                return Ok(());
+            }
+            match state.policies.policy_of(identity) {
+                Some((_, policy)) if policy.is_allowed(path) => Ok(()),
+                _ => Err(ApiError::not_allowed()),
+            }
+        }
+    }
+}
+
+/// Reads a request body of at most `limit` bytes into a buffer that is wiped when dropped.
+async fn read_body(
+    mut body: Incoming,
+    limit: u64,
+    endpoint: Endpoint,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let too_large = || {
+        if endpoint == Endpoint::KeyImport {
+            ApiError::invalid_import_body()
+        } else {
+            ApiError::invalid_body()
+        }
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut buf = Zeroizing::new(Vec::new());
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| too_large())?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len().saturating_add(data.len()) > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::clean_path;
+
+    #[test]
+    fn clean_paths_like_go() {
+        assert_eq!(clean_path("/v1/key/list/"), None);
+        assert_eq!(clean_path("/v1/key/create/abc"), None);
+        assert_eq!(clean_path("/v1/key/create/.."), Some("/v1/key".into()));
+        assert_eq!(clean_path("/v1//key/list/"), Some("/v1/key/list/".into()));
+        assert_eq!(clean_path("/v1/./status"), Some("/v1/status".into()));
+        assert_eq!(clean_path("/../v1/status"), Some("/v1/status".into()));
+        assert_eq!(clean_path("/"), None);
+        assert_eq!(clean_path(""), Some("/".into()));
+        assert_eq!(clean_path("/v1/key/create/%2e%2e"), None);
+    }
+}

@@ -1,0 +1,225 @@
+//! The audit log and the error log: written to stdout / stderr and streamed to every subscriber
+//! of `/v1/log/audit` and `/v1/log/error` as NDJSON.
+//!
+//! Neither a slow terminal nor a stalled subscriber may slow requests down: lines go through
+//! bounded queues, and a line that does not fit is dropped and counted, never waited for.
+//! Events carry the request's path, identity, address, status and latency — never a body, so
+//! no key material, plaintext or ciphertext can reach them.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::Response;
+use http_body_util::{BodyExt, StreamBody};
+use tokio::sync::broadcast;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::http::Body;
+use crate::state::LogLevels;
+
+/// Events buffered per stream subscriber before it starts losing them.
+const SUBSCRIBER_BUFFER: usize = 4096;
+/// Lines buffered for stdout/stderr before they are dropped.
+const OUTPUT_BUFFER: usize = 16384;
+
+/// Request attributes of an error-log record: path, identity, client address.
+pub type ReqInfo<'a> = (&'a str, Option<&'a str>, Option<IpAddr>);
+
+enum Line {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+/// The two logs.
+pub struct Logs {
+    audit_tx: broadcast::Sender<Bytes>,
+    error_tx: broadcast::Sender<Bytes>,
+    output: std::sync::mpsc::SyncSender<Line>,
+    audit_level: AtomicI32,
+    error_level: AtomicI32,
+    dropped_output: AtomicU64,
+    counters: Arc<StreamCounters>,
+}
+
+/// How many events were delivered to log stream subscribers and how many were lost.
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    /// Audit events written to subscribers.
+    pub audit_events: AtomicU64,
+    /// Error events written to subscribers.
+    pub error_events: AtomicU64,
+    /// Events a slow subscriber lost.
+    pub dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for Logs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logs").finish_non_exhaustive()
+    }
+}
+
+impl Logs {
+    /// Starts the output writer thread.
+    pub fn new(levels: LogLevels) -> Logs {
+        let (output, rx) = std::sync::mpsc::sync_channel::<Line>(OUTPUT_BUFFER);
+        let spawned = std::thread::Builder::new().name("kes-log-writer".into()).spawn(move || {
+            let stdout = std::io::stdout();
+            let stderr = std::io::stderr();
+            while let Ok(line) = rx.recv() {
+                let mut out = stdout.lock();
+                let mut err = stderr.lock();
+                let mut write = |line: Line| match line {
+                    Line::Stdout(b) => {
+                        let _ = out.write_all(&b);
+                    }
+                    Line::Stderr(b) => {
+                        let _ = err.write_all(&b);
+                    }
+                };
+                write(line);
+                while let Ok(more) = rx.try_recv() {
+                    write(more);
+                }
+                let _ = out.flush();
+                let _ = err.flush();
+            }
+        });
+        if spawned.is_err() {
+            // Without a writer thread the queue fills up and lines are dropped and counted.
+        }
+        Logs {
+            audit_tx: broadcast::channel(SUBSCRIBER_BUFFER).0,
+            error_tx: broadcast::channel(SUBSCRIBER_BUFFER).0,
+            output,
+            audit_level: AtomicI32::new(levels.audit),
+            error_level: AtomicI32::new(levels.error),
+            dropped_output: AtomicU64::new(0),
+            counters: Arc::new(StreamCounters::default()),
+        }
+    }
+
+    /// Applies new levels (on reload).
+    pub fn set_levels(&self, levels: LogLevels) {
+        self.audit_level.store(levels.audit, Ordering::Relaxed);
+        self.error_level.store(levels.error, Ordering::Relaxed);
+    }
+
+    /// Delivery counters.
+    pub fn counters(&self) -> &StreamCounters {
+        &self.counters
+    }
+
+    /// Lines dropped because stdout/stderr could not keep up.
+    pub fn dropped_output(&self) -> u64 {
+        self.dropped_output.load(Ordering::Relaxed)
+    }
+
+    fn emit(&self, line: Line) {
+        if self.output.try_send(line).is_err() {
+            self.dropped_output.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records one audit event (spec §9.1 schema) for a finished request.
+    pub fn audit(
+        &self,
+        path: &str,
+        identity: Option<&str>,
+        ip: IpAddr,
+        code: u16,
+        elapsed: Duration,
+    ) {
+        if self.audit_level.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        let event = kes_api::AuditEvent {
+            time: time::OffsetDateTime::now_utc(),
+            request: kes_api::AuditRequest {
+                ip: Some(ip.to_string()),
+                path: path.to_owned(),
+                identity: identity.map(str::to_owned),
+            },
+            response: kes_api::AuditResponse {
+                code,
+                time: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+            },
+        };
+        let line = Bytes::from(kes_api::encode_json(&event));
+        if self.audit_tx.receiver_count() > 0 {
+            let _ = self.audit_tx.send(line.clone());
+        }
+        self.emit(Line::Stdout(line));
+    }
+
+    /// Records one error-log line at `level` (−4 debug, 0 info, 4 warn, 8 error).
+    pub fn error(&self, level: i32, req: Option<ReqInfo<'_>>, message: &str) {
+        if level < self.error_level.load(Ordering::Relaxed) {
+            return;
+        }
+        let level_name = match level {
+            l if l < 0 => "DEBUG",
+            l if l < 4 => "INFO",
+            l if l < 8 => "WARN",
+            _ => "ERROR",
+        };
+        let now = kes_api::format_time(time::OffsetDateTime::now_utc());
+        let mut text = format!("time={now} level={level_name} msg={message:?}");
+        if let Some((path, identity, ip)) = req {
+            text.push_str(&format!(" req.path={path}"));
+            if let Some(ip) = ip {
+                text.push_str(&format!(" req.ip={ip}"));
+            }
+            text.push_str(&format!(" req.identity={}", identity.unwrap_or("<unknown>")));
+        }
+        if self.error_tx.receiver_count() > 0 {
+            let event = kes_api::ErrorEvent { message: text.clone() };
+            let _ = self.error_tx.send(Bytes::from(kes_api::encode_json(&event)));
+        }
+        text.push('\n');
+        self.emit(Line::Stderr(Bytes::from(text)));
+    }
+
+    /// The streaming reply of `/v1/log/audit`.
+    pub fn audit_stream(&self) -> Response<Body> {
+        stream_response(self.audit_tx.subscribe(), self.counters.clone(), true)
+    }
+
+    /// The streaming reply of `/v1/log/error`.
+    pub fn error_stream(&self) -> Response<Body> {
+        stream_response(self.error_tx.subscribe(), self.counters.clone(), false)
+    }
+}
+
+fn stream_response(
+    rx: broadcast::Receiver<Bytes>,
+    counters: Arc<StreamCounters>,
+    audit: bool,
+) -> Response<Body> {
+    let stream = BroadcastStream::new(rx).map(move |item| {
+        let data = match item {
+            Ok(line) => {
+                let counter = if audit { &counters.audit_events } else { &counters.error_events };
+                counter.fetch_add(1, Ordering::Relaxed);
+                line
+            }
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                // The subscriber fell behind: tell it how many events it lost, in a line of
+                // its own that existing decoders read as an event with an unknown field.
+                counters.dropped.fetch_add(n, Ordering::Relaxed);
+                let now = kes_api::format_time(time::OffsetDateTime::now_utc());
+                Bytes::from(format!("{{\"time\":\"{now}\",\"dropped\":{n}}}\n"))
+            }
+        };
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(data))
+    });
+    let mut res = Response::new(StreamBody::new(stream).boxed());
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    res
+}

@@ -1,0 +1,153 @@
+//! The listener: accepts TCP connections, runs the TLS handshake off the accept loop, computes
+//! the peer's identity once per connection and serves HTTP/1.1 and HTTP/2 on it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::logs::Logs;
+use crate::metrics::Metrics;
+use crate::state::State;
+use crate::tls::Peer;
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Go's `ReadHeaderTimeout`.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for open requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// A running KES server's shared parts.
+pub struct Server {
+    pub(crate) state: ArcSwap<State>,
+    pub(crate) tls: ArcSwap<rustls::ServerConfig>,
+    pub(crate) started: Instant,
+    pub(crate) started_at: OffsetDateTime,
+    pub(crate) metrics: Metrics,
+    pub(crate) logs: Logs,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with an initial state and TLS configuration.
+    pub fn new(state: State, tls: rustls::ServerConfig, logs: Logs) -> Arc<Server> {
+        Arc::new(Server {
+            state: ArcSwap::from_pointee(state),
+            tls: ArcSwap::from_pointee(tls),
+            started: Instant::now(),
+            started_at: OffsetDateTime::now_utc(),
+            metrics: Metrics::new(),
+            logs,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// Replaces the configuration snapshot; requests in flight finish with the old one.
+    pub fn update_state(&self, state: State) {
+        self.state.store(Arc::new(state));
+    }
+
+    /// Replaces the TLS configuration for new connections.
+    pub fn update_tls(&self, tls: rustls::ServerConfig) {
+        self.tls.store(Arc::new(tls));
+    }
+
+    /// The current snapshot.
+    pub fn state(&self) -> arc_swap::Guard<Arc<State>> {
+        self.state.load()
+    }
+
+    /// When the server started.
+    pub fn started_at(&self) -> OffsetDateTime {
+        self.started_at
+    }
+
+    /// The logs (audit and error streams).
+    pub fn logs(&self) -> &Logs {
+        &self.logs
+    }
+
+    /// Asks the accept loop to stop; open connections get a short grace period.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Serves connections from `listener` until [`Server::shutdown`] is called.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .keep_alive(true)
+            .max_buf_size(1 << 20);
+        http.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(256)
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .max_header_list_size(64 * 1024);
+        let http = Arc::new(http);
+        loop {
+            let (tcp, remote) = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        self.logs.error(0, None, &format!("http: accept error: {err}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            let server = self.clone();
+            let http = http.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(server.tls.load_full());
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(err)) => {
+                        server.logs.error(
+                            0,
+                            None,
+                            &format!("http: TLS handshake error from {remote}: {err}"),
+                        );
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let peer = Arc::new(Peer::from_certificates(tls.get_ref().1.peer_certificates()));
+                let service = hyper::service::service_fn(move |req| {
+                    let server = server.clone();
+                    let peer = peer.clone();
+                    async move { Ok::<_, std::convert::Infallible>(server.handle(req, &peer, remote).await) }
+                });
+                let conn = http.serve_connection(TokioIo::new(tls), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            });
+        }
+        drop(listener);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    }
+}
+
+/// Binds a listener, logging a helpful error when the address is taken.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,105 @@
+//! The server's configuration as one immutable snapshot. A request loads the current snapshot
+//! once; a reload (SIGHUP) builds a new one and swaps it in atomically, so the request path
+//! takes no lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kes_crypto::KeyVersion;
+use kes_keystore::KeyStore;
+use kes_keystore::cache::{CacheConfig, KeyCache};
+use kes_policy::PolicySet;
+use time::OffsetDateTime;
+
+use crate::routes::{Auth, ROUTES};
+
+/// The effective settings of one route after the config file's `api:` overrides.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSettings {
+    /// Timeout; zero = none.
+    pub timeout: Duration,
+    /// Authentication.
+    pub auth: Auth,
+}
+
+/// Log levels of the two logs, as slog-style numbers (DEBUG −4, INFO 0, WARN 4, ERROR 8).
+#[derive(Debug, Clone, Copy)]
+pub struct LogLevels {
+    /// Error log level.
+    pub error: i32,
+    /// Audit log level; audit events are INFO, so a level above INFO disables them.
+    pub audit: i32,
+}
+
+impl Default for LogLevels {
+    fn default() -> Self {
+        Self { error: 0, audit: 0 }
+    }
+}
+
+/// One snapshot of everything a request needs.
+pub struct State {
+    /// The admin identity; requests from it bypass policies.
+    pub admin: Arc<str>,
+    /// Policies and identity assignments.
+    pub policies: PolicySet,
+    /// When the policies were loaded (reported as their `created_at`).
+    pub policies_created_at: OffsetDateTime,
+    /// Per-route settings, indexed like [`ROUTES`].
+    pub routes: Vec<RouteSettings>,
+    /// The keystore behind the key cache.
+    pub keys: KeyCache<KeyVersion>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").field("admin", &self.admin).finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Builds a snapshot. `api` lists the config file's `api:` overrides as (path, skip_auth,
+    /// timeout); unknown paths are ignored for routing.
+    pub fn new(
+        admin: String,
+        policies: PolicySet,
+        policies_created_at: OffsetDateTime,
+        api: &[(String, bool, Option<Duration>)],
+        store: Arc<dyn KeyStore>,
+        cache: CacheConfig,
+    ) -> State {
+        let mut routes: Vec<RouteSettings> =
+            ROUTES.iter().map(|r| RouteSettings { timeout: r.timeout, auth: r.auth }).collect();
+        for (path, skip_auth, timeout) in api {
+            if let Some(settings) =
+                crate::routes::index_of(path).and_then(|i| routes.get_mut(i))
+            {
+                if *skip_auth {
+                    settings.auth = Auth::None;
+                }
+                if let Some(t) = timeout.filter(|t| !t.is_zero()) {
+                    settings.timeout = t;
+                }
+            }
+        }
+        let keys = KeyCache::new(store, cache, |bytes: &[u8]| {
+            KeyVersion::parse(bytes)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        });
+        State { admin: Arc::from(admin), policies, policies_created_at, routes, keys }
+    }
+
+    /// The settings of the route with the given index.
+    pub fn route(&self, index: usize) -> RouteSettings {
+        self.routes.get(index).copied().unwrap_or(RouteSettings {
+            timeout: Duration::from_secs(15),
+            auth: Auth::Policy,
+        })
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.keys.close();
+    }
+}

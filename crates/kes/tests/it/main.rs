@@ -1,0 +1,16 @@
+//! Integration tests: the real `kes` binary on 127.0.0.1, driven over HTTPS with mutual TLS.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+mod harness;
+
+mod api;
+mod auth;
+mod crash;
+mod replay;
+mod server;
