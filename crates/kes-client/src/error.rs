@@ -215,6 +215,12 @@ pub(crate) fn error_from_reqwest(err: &reqwest::Error, endpoint: &str) -> Error 
     if let Some(tls) = find_rustls_error(err) {
         return Error::Tls { endpoint, cause: tls.to_string() };
     }
+    // The TLS stream reports some failures (alerts received after the handshake, such as
+    // `CertificateRequired` when the server rejects our certificate) as `InvalidData` I/O
+    // errors carrying only the rustls error's text.
+    if has_io_kind(err, std::io::ErrorKind::InvalidData) {
+        return Error::Tls { endpoint, cause: root_cause(err) };
+    }
     if err.is_connect() {
         return Error::Connect { endpoint, cause: root_cause(err) };
     }
@@ -235,6 +241,17 @@ fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls
         };
     }
     None
+}
+
+fn has_io_kind(err: &(dyn StdError + 'static), kind: std::io::ErrorKind) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == kind) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// The chain of causes below the top-level reqwest error, joined with `: `.

@@ -198,18 +198,17 @@ where
     let start = out.len();
     out.reserve(plaintext.len() + TAG_LEN);
     out.extend_from_slice(plaintext);
-    let Some(buffer) = out.get_mut(start..) else {
-        return Err(EncryptError::PlaintextTooLarge);
-    };
+    // `start` is the length before the extension, so the split cannot be out of bounds.
+    let (_, buffer) = out.split_at_mut(start);
     match cipher.encrypt_inout_detached(nonce.into(), associated_data, buffer.into()) {
         Ok(tag) => {
             out.extend_from_slice(tag.as_slice());
             Ok(())
         }
         Err(_) => {
-            if let Some(buffer) = out.get_mut(start..) {
-                buffer.zeroize();
-            }
+            // Only a plaintext beyond the AEAD's length limit gets here; wipe the copy.
+            let (_, buffer) = out.split_at_mut(start);
+            buffer.zeroize();
             out.truncate(start);
             Err(EncryptError::PlaintextTooLarge)
         }

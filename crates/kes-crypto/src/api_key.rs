@@ -104,8 +104,7 @@ impl ApiKey {
     /// [`ApiKeyError::UnsupportedType`] if the first byte is not 0.
     pub fn parse(s: &str) -> Result<ApiKey, ApiKeyError> {
         let encoded = s.strip_prefix(PREFIX).unwrap_or(s);
-        let decoded =
-            decode_go_base64(encoded.as_bytes()).ok_or(ApiKeyError::InvalidEncoding)?;
+        let decoded = decode_go_base64(encoded.as_bytes()).ok_or(ApiKeyError::InvalidEncoding)?;
         let Some((&key_type, seed)) = decoded.split_first() else {
             return Err(ApiKeyError::InvalidLength);
         };
@@ -140,7 +139,9 @@ impl ApiKey {
     }
 
     fn from_zeroizing_seed(seed: &mut Zeroizing<[u8; 32]>) -> ApiKey {
-        let public_key = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key().to_bytes();
+        let public_key = ed25519_dalek::SigningKey::from_bytes(seed)
+            .verifying_key()
+            .to_bytes();
         let mut inner = Box::new(ApiKeyInner {
             seed: Zeroizing::new([0u8; 32]),
             public_key,
@@ -246,7 +247,8 @@ impl ApiKey {
         // basicConstraints, critical, with an empty sequence (cA = FALSE), as Go writes it for
         // `BasicConstraintsValid: true`. (rcgen's `IsCa::ExplicitNoCa` would also add a subject
         // key identifier, which Go does not.)
-        let mut basic_constraints = CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0]);
+        let mut basic_constraints =
+            CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0]);
         basic_constraints.set_criticality(true);
 
         let mut params = CertificateParams::default();
@@ -426,7 +428,12 @@ impl rcgen::SigningKey for Ed25519Signer {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use x509_parser::certificate::X509Certificate;
     use x509_parser::extensions::ParsedExtension;
@@ -479,7 +486,12 @@ mod tests {
         let err = ApiKey::parse(&wrong_type).unwrap_err();
         assert_eq!(err, ApiKeyError::UnsupportedType);
         assert_eq!(err.to_string(), "invalid API key: unsupported type");
-        for short in ["", "kes:v1:", "kes:v1:AAAA", &format!("kes:v1:{}", STANDARD.encode([0u8; 34]))] {
+        for short in [
+            "",
+            "kes:v1:",
+            "kes:v1:AAAA",
+            &format!("kes:v1:{}", STANDARD.encode([0u8; 34])),
+        ] {
             let err = ApiKey::parse(short).unwrap_err();
             assert_eq!(err, ApiKeyError::InvalidLength, "{short:?}");
             assert_eq!(err.to_string(), "invalid API key: invalid length");
@@ -600,7 +612,9 @@ mod tests {
         // The signature verifies under the key's own public key.
         verify_self_signature(&key, &cert);
         assert_eq!(
-            api_key_from_pkcs8_pem(&certified.key_pem).unwrap().identity(),
+            api_key_from_pkcs8_pem(&certified.key_pem)
+                .unwrap()
+                .identity(),
             VECTORS[1].1
         );
         assert!(format!("{certified:?}").contains("REDACTED"));
@@ -652,7 +666,13 @@ mod tests {
         let cn: Vec<_> = cert.subject().iter_common_name().collect();
         assert_eq!(cn[0].as_str().unwrap(), VECTORS[2].1);
         assert!(matches!(
-            generate_identity_certificate(&key, None, &[], &["ключ".to_owned()], Duration::from_secs(60)),
+            generate_identity_certificate(
+                &key,
+                None,
+                &[],
+                &["ключ".to_owned()],
+                Duration::from_secs(60)
+            ),
             Err(CertificateError::Generate(_))
         ));
         assert!(matches!(

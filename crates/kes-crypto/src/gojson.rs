@@ -143,7 +143,12 @@ where
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -208,7 +213,10 @@ mod tests {
     #[test]
     fn base64_like_go_std_encoding() {
         assert_eq!(decode_go_base64(b"AAEC").unwrap().as_slice(), &[0, 1, 2]);
-        assert_eq!(decode_go_base64(b"AA\r\nEC\n").unwrap().as_slice(), &[0, 1, 2]);
+        assert_eq!(
+            decode_go_base64(b"AA\r\nEC\n").unwrap().as_slice(),
+            &[0, 1, 2]
+        );
         assert_eq!(decode_go_base64(b"AQ==").unwrap().as_slice(), &[1]);
         // Non-zero trailing bits are accepted, as by Go's non-strict decoder.
         assert_eq!(decode_go_base64(b"AR==").unwrap().as_slice(), &[1]);

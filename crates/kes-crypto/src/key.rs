@@ -391,7 +391,12 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), RngError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
@@ -413,7 +418,9 @@ mod tests {
         let key6 = b64("dDHbTWgo+Yh3u804SYB5OyVMy6RiLeJYBQth1f6KlEU=");
         let aad6 = b64("AAAAAAAAAAAAAAAAAAAAAA==");
         let pt6 = b64("CLcJoykFCWZDkEIiUq9bJRqwCwW9ZDvdgu8EMA==");
-        let cases: Vec<(SecretKey, Vec<u8>, Vec<u8>, Vec<u8>)> = vec![
+        /// (key, ciphertext, associated data, plaintext)
+        type Case = (SecretKey, Vec<u8>, Vec<u8>, Vec<u8>);
+        let cases: Vec<Case> = vec![
             (
                 zero_key(KeyType::Aes256),
                 br#"{"aead":"AES-256-GCM-HMAC-SHA-256","iv":"xLxIN3tSCkg2xMafuvwUwg==","nonce":"gu0mGwUkwcvMEoi5","bytes":"WVgRjeIJm3w50C/l+y7y2i6mbNg5NCAqN1zvOYWZKmc="}"#.to_vec(),
@@ -474,8 +481,14 @@ mod tests {
                 KeyType::ChaCha20 => KeyType::Aes256,
             };
             let other = SecretKey::from_slice(other, key.expose_secret()).unwrap();
-            assert!(other.decrypt(ciphertext, aad).is_err(), "vector #{i} other type");
-            assert!(key.decrypt(ciphertext, b"x").is_err(), "vector #{i} other aad");
+            assert!(
+                other.decrypt(ciphertext, aad).is_err(),
+                "vector #{i} other type"
+            );
+            assert!(
+                key.decrypt(ciphertext, b"x").is_err(),
+                "vector #{i} other aad"
+            );
         }
     }
 
@@ -519,7 +532,7 @@ mod tests {
             );
         }
         // Too short, empty, and the 20-byte-IV / 8-byte-nonce msgpack variants.
-        for input in [&b""[..], &[0u8; 28], &[0u8; 43], &[0x95], &[b'{']] {
+        for input in [&b""[..], &[0u8; 28], &[0u8; 43], &[0x95], b"{"] {
             assert!(aes.decrypt(input, b"").is_err());
             assert!(chacha.decrypt(input, b"").is_err());
         }
@@ -528,7 +541,9 @@ mod tests {
     #[test]
     fn msgpack_vector_layout() {
         // Spec §4.4: 95 b1 "AES256-GCM_SHA256" d9 20 <key id> c4 10 <iv> c4 0c <nonce> c4 20 <sealed>.
-        let v = b64("lbFBRVMyNTYtR0NNX1NIQTI1NtkgNjY2ODdhYWRmODYyYmQ3NzZjOGZjMThiOGU5ZjhlMjDEEExv7LAd4oz0SaHZrX5LBufEDEKME1ow1CDfUFrqv8QgJuy7Sw+jVqz99TK1HV851LT3K4mwwDv46TB2ngWkAJQ=");
+        let v = b64(
+            "lbFBRVMyNTYtR0NNX1NIQTI1NtkgNjY2ODdhYWRmODYyYmQ3NzZjOGZjMThiOGU5ZjhlMjDEEExv7LAd4oz0SaHZrX5LBufEDEKME1ow1CDfUFrqv8QgJuy7Sw+jVqz99TK1HV851LT3K4mwwDv46TB2ngWkAJQ=",
+        );
         assert_eq!(&v[..2], &[0x95, 0xb1]);
         assert_eq!(&v[2..19], b"AES256-GCM_SHA256");
         assert_eq!(&v[19..21], &[0xd9, 0x20]);
@@ -585,10 +600,26 @@ mod tests {
         assert_eq!(KeyType::Aes256.as_str(), "AES256");
         assert_eq!(KeyType::ChaCha20.as_str(), "ChaCha20");
         assert_eq!(KeyType::from_cipher_name("AES256"), Some(KeyType::Aes256));
-        assert_eq!(KeyType::from_cipher_name("AES256-GCM_SHA256"), Some(KeyType::Aes256));
-        assert_eq!(KeyType::from_cipher_name("ChaCha20"), Some(KeyType::ChaCha20));
-        assert_eq!(KeyType::from_cipher_name("XCHACHA20-POLY1305"), Some(KeyType::ChaCha20));
-        for bad in ["", "aes256", "CHACHA20", "DES", "AES256 ", "AES-256-GCM-HMAC-SHA-256"] {
+        assert_eq!(
+            KeyType::from_cipher_name("AES256-GCM_SHA256"),
+            Some(KeyType::Aes256)
+        );
+        assert_eq!(
+            KeyType::from_cipher_name("ChaCha20"),
+            Some(KeyType::ChaCha20)
+        );
+        assert_eq!(
+            KeyType::from_cipher_name("XCHACHA20-POLY1305"),
+            Some(KeyType::ChaCha20)
+        );
+        for bad in [
+            "",
+            "aes256",
+            "CHACHA20",
+            "DES",
+            "AES256 ",
+            "AES-256-GCM-HMAC-SHA-256",
+        ] {
             assert_eq!(KeyType::from_cipher_name(bad), None, "{bad:?}");
         }
         assert_eq!(KeyType::default_for_new_keys(), KeyType::Aes256);

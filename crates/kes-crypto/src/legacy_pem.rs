@@ -129,7 +129,9 @@ pub fn decrypt_block(
     block: &PemBlock,
     password: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, LegacyPemError> {
-    let dek_info = block.header("DEK-Info").ok_or(LegacyPemError::NotEncrypted)?;
+    let dek_info = block
+        .header("DEK-Info")
+        .ok_or(LegacyPemError::NotEncrypted)?;
     let (mode, hex_iv) = dek_info
         .split_once(',')
         .ok_or(LegacyPemError::MalformedDekInfo)?;
@@ -244,7 +246,12 @@ where
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -279,13 +286,27 @@ mod tests {
     fn malformed_headers() {
         let body = "AAAAAAAAAAAAAAAAAAAAAA==";
         let with = |dek: &str| {
-            format!("-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: {dek}\n\n{body}\n-----END X-----\n")
+            format!(
+                "-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: {dek}\n\n{body}\n-----END X-----\n"
+            )
         };
         let err = |text: &str| decrypt(text, b"pw").unwrap_err();
-        assert!(matches!(err(&with("AES-256-CBC")), LegacyPemError::MalformedDekInfo));
-        assert!(matches!(err(&with("DES-CBC,0011223344556677")), LegacyPemError::UnknownMode));
-        assert!(matches!(err(&with("AES-256-CBC,zz")), LegacyPemError::InvalidIvEncoding));
-        assert!(matches!(err(&with("AES-256-CBC,0011")), LegacyPemError::IncorrectIvSize));
+        assert!(matches!(
+            err(&with("AES-256-CBC")),
+            LegacyPemError::MalformedDekInfo
+        ));
+        assert!(matches!(
+            err(&with("DES-CBC,0011223344556677")),
+            LegacyPemError::UnknownMode
+        ));
+        assert!(matches!(
+            err(&with("AES-256-CBC,zz")),
+            LegacyPemError::InvalidIvEncoding
+        ));
+        assert!(matches!(
+            err(&with("AES-256-CBC,0011")),
+            LegacyPemError::IncorrectIvSize
+        ));
         let plain = format!("-----BEGIN X-----\n{body}\n-----END X-----\n");
         assert!(!is_encrypted(&plain));
         assert!(matches!(err(&plain), LegacyPemError::NotEncrypted));

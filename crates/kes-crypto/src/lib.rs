@@ -10,7 +10,8 @@
 //! * [`HmacKey`] backs `/v1/key/hmac`.
 //! * [`ApiKey`], [`identity_of_certificate`] and the certificate helpers implement the identity
 //!   model of §5; [`legacy_pem`] implements the RFC 1423 PEM encryption used by `tls.password`
-//!   and `kes identity new --encrypt`; [`names`] holds the name and pattern rules of §2.3.
+//!   and `kes identity new --encrypt`; [`pem`] reads and writes PEM files as Go does (RFC 1421
+//!   headers included); [`names`] holds the name and pattern rules of §2.3.
 //! * [`aead`] is the primitive layer every sealing operation goes through; it is public so that
 //!   standard test vectors (Wycheproof) can exercise the very code the server runs.
 //!
@@ -49,3 +50,25 @@ pub use error::{
 pub use key::{HmacKey, KeyType, Plaintext, SecretKey, random_data_key};
 pub use record::KeyVersion;
 pub use time_format::format_rfc3339_nano;
+
+#[cfg(test)]
+mod tests {
+    use zeroize::ZeroizeOnDrop;
+
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// The key types can be shared across the server's threads, and plaintexts wipe themselves.
+    #[test]
+    fn thread_safety_and_wiping_are_part_of_the_types() {
+        send_sync::<SecretKey>();
+        send_sync::<HmacKey>();
+        send_sync::<KeyVersion>();
+        send_sync::<ApiKey>();
+        send_sync::<Plaintext>();
+        send_sync::<DecryptError>();
+        zeroize_on_drop::<Plaintext>();
+    }
+}

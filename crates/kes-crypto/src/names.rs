@@ -54,14 +54,30 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
     #[test]
     fn names() {
         let max = "x".repeat(80);
-        for valid in ["a", "A", "0", "a-b", "a_b", "_a", "a_", "__", "my-key-1", max.as_str()] {
+        for valid in [
+            "a",
+            "A",
+            "0",
+            "a-b",
+            "a_b",
+            "_a",
+            "a_",
+            "__",
+            "my-key-1",
+            max.as_str(),
+        ] {
             assert!(is_valid_name(valid), "{valid:?} should be valid");
         }
         let too_long = "x".repeat(81);
@@ -91,7 +107,17 @@ mod tests {
     #[test]
     fn patterns() {
         let max = format!("{}*", "x".repeat(79));
-        for valid in ["", "*", "a", "a*", "demo-*", "_*", "a_", "my-key", max.as_str()] {
+        for valid in [
+            "",
+            "*",
+            "a",
+            "a*",
+            "demo-*",
+            "_*",
+            "a_",
+            "my-key",
+            max.as_str(),
+        ] {
             assert!(is_valid_pattern(valid), "{valid:?} should be valid");
         }
         let too_long = format!("{}*", "x".repeat(80));

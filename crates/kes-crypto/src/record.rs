@@ -96,10 +96,7 @@ impl KeyVersion {
         let record =
             PbKeyVersion::decode(raw.as_slice()).map_err(|_| RecordError::InvalidProtobuf)?;
 
-        let secret = record
-            .key
-            .as_ref()
-            .ok_or(RecordError::MissingSecretKey)?;
+        let secret = record.key.as_ref().ok_or(RecordError::MissingSecretKey)?;
         let ty = match secret.r#type {
             1 => KeyType::Aes256,
             2 => KeyType::ChaCha20,
@@ -279,8 +276,9 @@ fn parse_legacy(stored: &[u8]) -> Result<KeyVersion, RecordError> {
     let record: LegacyRecord =
         gojson::from_slice(stored).ok_or(RecordError::InvalidLegacyRecord)?;
     let bytes = match &record.bytes {
-        Some(text) => gojson::decode_go_base64(text.0.as_bytes())
-            .ok_or(RecordError::InvalidLegacyRecord)?,
+        Some(text) => {
+            gojson::decode_go_base64(text.0.as_bytes()).ok_or(RecordError::InvalidLegacyRecord)?
+        }
         None => Zeroizing::new(Vec::new()),
     };
     let ty = match record.algorithm.as_str() {
@@ -381,7 +379,12 @@ impl fmt::Debug for PbKeyVersion {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
@@ -431,7 +434,10 @@ mod tests {
             record.hmac_key().unwrap().expose_secret().as_slice(),
             b64("nLXl4yqa4cjZTcSbsU6sNnN8kP9ARWkXwa20YQZa9Hg=").as_slice()
         );
-        assert_eq!(record.created_at(), datetime!(2024-01-12 10:39:20.886816 UTC));
+        assert_eq!(
+            record.created_at(),
+            datetime!(2024-01-12 10:39:20.886816 UTC)
+        );
         assert_eq!(record.created_by(), VECTOR_ID);
         // Re-encoding gives the identical text.
         assert_eq!(record.encode().unwrap().as_str(), VECTOR);
@@ -449,8 +455,8 @@ mod tests {
             &b64("yIcbtes33gW7BuUkmivh/t/qtuoCXsPCwtqIijLPQPY="),
         )
         .unwrap();
-        let hmac = HmacKey::from_slice(&b64("nLXl4yqa4cjZTcSbsU6sNnN8kP9ARWkXwa20YQZa9Hg="))
-            .unwrap();
+        let hmac =
+            HmacKey::from_slice(&b64("nLXl4yqa4cjZTcSbsU6sNnN8kP9ARWkXwa20YQZa9Hg=")).unwrap();
         let record = KeyVersion::new(
             key,
             hmac,
@@ -570,14 +576,16 @@ mod tests {
 
     #[test]
     fn spec_legacy_vectors() {
-        let record = KeyVersion::parse(
-            br#"{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#,
-        )
-        .unwrap();
+        let record =
+            KeyVersion::parse(br#"{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#)
+                .unwrap();
         assert_eq!(record.algorithm(), KeyType::Aes256);
         assert_eq!(record.key().expose_secret(), &[0; 32]);
         assert!(record.hmac_key().is_none());
-        assert_eq!(record.hmac(b"x").unwrap_err().to_string(), "key does not support HMAC");
+        assert_eq!(
+            record.hmac(b"x").unwrap_err().to_string(),
+            "key does not support HMAC"
+        );
         assert_eq!(record.created_at(), datetime!(0001-01-01 00:00:00 UTC));
         assert_eq!(record.created_by(), "");
         assert_eq!(
@@ -637,11 +645,20 @@ mod tests {
                 format!(r#"{{"bytes":"{key}","algorithm":"aes256"}}"#),
                 RecordError::UnsupportedAlgorithm,
             ),
-            (r#"{"bytes":"AAAA"}"#.to_owned(), RecordError::InvalidSecretKeyLength),
+            (
+                r#"{"bytes":"AAAA"}"#.to_owned(),
+                RecordError::InvalidSecretKeyLength,
+            ),
             (r#"{}"#.to_owned(), RecordError::InvalidSecretKeyLength),
             ("null".to_owned(), RecordError::InvalidSecretKeyLength),
-            (r#"{"bytes":"!!"}"#.to_owned(), RecordError::InvalidLegacyRecord),
-            (r#"{"bytes":5}"#.to_owned(), RecordError::InvalidLegacyRecord),
+            (
+                r#"{"bytes":"!!"}"#.to_owned(),
+                RecordError::InvalidLegacyRecord,
+            ),
+            (
+                r#"{"bytes":5}"#.to_owned(),
+                RecordError::InvalidLegacyRecord,
+            ),
             (r#""text""#.to_owned(), RecordError::InvalidLegacyRecord),
             ("[1]".to_owned(), RecordError::InvalidLegacyRecord),
             (
@@ -671,6 +688,9 @@ mod tests {
         let record = KeyVersion::parse(VECTOR.as_bytes()).unwrap();
         let debug = format!("{record:?}");
         assert!(debug.contains(VECTOR_ID));
-        assert!(!debug.contains("200") && !debug.contains("c8871b"), "{debug}");
+        assert!(
+            !debug.contains("200") && !debug.contains("c8871b"),
+            "{debug}"
+        );
     }
 }

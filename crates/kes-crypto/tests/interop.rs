@@ -5,7 +5,12 @@
 //! The data lives outside the repository (`<repo>/../shared/testdata`). Without it the tests
 //! print why and pass, unless the environment variable `CI` is set, in which case they fail.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,7 +32,10 @@ fn interop_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("test data missing at {} (required when CI is set)", dir.display());
+        panic!(
+            "test data missing at {} (required when CI is set)",
+            dir.display()
+        );
     }
     eprintln!("skipping: test data not found at {}", dir.display());
     None
@@ -125,13 +133,21 @@ fn crypto_cases_replay() {
                     .key()
                     .decrypt(&ciphertext, &context)
                     .unwrap_or_else(|e| panic!("{path} ({note}): {e}"));
-                assert_eq!(plaintext.expose_secret(), b64_field(body, "plaintext"), "{path}");
+                assert_eq!(
+                    plaintext.expose_secret(),
+                    b64_field(body, "plaintext"),
+                    "{path}"
+                );
             }
             ("generate", 200) => {
                 let ciphertext = b64(&reply["ciphertext"]);
                 let context = b64_field(body, "context");
                 let plaintext = record.key().decrypt(&ciphertext, &context).unwrap();
-                assert_eq!(plaintext.expose_secret(), b64(&reply["plaintext"]), "{path}");
+                assert_eq!(
+                    plaintext.expose_secret(),
+                    b64(&reply["plaintext"]),
+                    "{path}"
+                );
                 assert_eq!(plaintext.len(), 32);
             }
             ("decrypt", 200) => {
@@ -139,14 +155,22 @@ fn crypto_cases_replay() {
                     .key()
                     .decrypt(&b64(&body["ciphertext"]), &b64_field(body, "context"))
                     .unwrap_or_else(|e| panic!("{path} ({note}): {e}"));
-                assert_eq!(plaintext.expose_secret(), b64(&reply["plaintext"]), "{path}");
+                assert_eq!(
+                    plaintext.expose_secret(),
+                    b64(&reply["plaintext"]),
+                    "{path}"
+                );
             }
             ("decrypt", 400) => {
                 let err = record
                     .key()
                     .decrypt(&b64(&body["ciphertext"]), &b64_field(body, "context"))
                     .unwrap_err();
-                assert_eq!(err.to_string(), reply["message"].as_str().unwrap(), "{note}");
+                assert_eq!(
+                    err.to_string(),
+                    reply["message"].as_str().unwrap(),
+                    "{note}"
+                );
             }
             ("hmac", 200) => {
                 let sum = record.hmac(&b64_field(body, "message")).unwrap();
@@ -157,7 +181,10 @@ fn crypto_cases_replay() {
                 assert_eq!(err.to_string(), reply["message"].as_str().unwrap());
             }
             ("describe", 200) => {
-                assert_eq!(record.algorithm().as_str(), reply["algorithm"].as_str().unwrap());
+                assert_eq!(
+                    record.algorithm().as_str(),
+                    reply["algorithm"].as_str().unwrap()
+                );
                 assert_eq!(
                     format_rfc3339_nano(record.created_at()),
                     reply["created_at"].as_str().unwrap(),
@@ -185,8 +212,7 @@ fn crypto_cases_replay() {
     assert!(checked.get("generate").copied().unwrap_or(0) >= 6);
     for reason in &skipped {
         assert!(
-            reason.contains("not in keystore")
-                || reason.contains("not a crypto outcome"),
+            reason.contains("not in keystore") || reason.contains("not a crypto outcome"),
             "{reason}"
         );
     }
@@ -233,13 +259,19 @@ fn encoded_records_match_the_originals() {
     let legacy = &v["legacy_key_file"];
     let record = KeyVersion::parse(&files[legacy["name"].as_str().unwrap()]).unwrap();
     let contents = &legacy["contents"];
-    assert_eq!(record.key().expose_secret().to_vec(), b64(&contents["bytes"]));
+    assert_eq!(
+        record.key().expose_secret().to_vec(),
+        b64(&contents["bytes"])
+    );
     assert_eq!(record.algorithm(), KeyType::Aes256);
     assert_eq!(
         format_rfc3339_nano(record.created_at()),
         contents["created_at"].as_str().unwrap()
     );
-    assert_eq!(record.created_by(), contents["created_by"].as_str().unwrap());
+    assert_eq!(
+        record.created_by(),
+        contents["created_by"].as_str().unwrap()
+    );
 }
 
 #[test]
@@ -289,7 +321,11 @@ fn legacy_encrypted_private_key() {
     let der = certificate_der(&dir.join("certs/encrypted-server.crt"));
     assert_eq!(identity_of_certificate(&der).unwrap(), IDENTITY);
 
-    for wrong in [&b"correct horse battery staple"[..], b"", b"Correct horse battery"] {
+    for wrong in [
+        &b"correct horse battery staple"[..],
+        b"",
+        b"Correct horse battery",
+    ] {
         let err = legacy_pem::decrypt(&key_text, wrong).unwrap_err();
         assert_eq!(err.to_string(), "x509: decryption password incorrect");
     }

@@ -1,7 +1,12 @@
 //! Property tests: sealing round-trips, tamper detection, and parsers that never panic on
 //! arbitrary input (a bounded, deterministic stand-in for the cargo-fuzz targets in `fuzz/`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -138,7 +143,11 @@ fn mutate(rng: &mut TestRng, input: &[u8]) -> Vec<u8> {
     let mut out = input.to_vec();
     let edits = 1 + rng.random_range(0..4usize);
     for _ in 0..edits {
-        let pos = if out.is_empty() { 0 } else { rng.random_range(0..out.len()) };
+        let pos = if out.is_empty() {
+            0
+        } else {
+            rng.random_range(0..out.len())
+        };
         match rng.random_range(0..5u8) {
             0 if !out.is_empty() => out[pos] = rng.random(),
             1 if !out.is_empty() => out[pos] ^= 1 << rng.random_range(0..8u32),

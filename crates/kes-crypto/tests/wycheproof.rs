@@ -11,7 +11,12 @@
 //! The data lives outside the repository (`<repo>/../shared/testdata`). Without it the tests
 //! print why and pass, unless the environment variable `CI` is set, in which case they fail.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -76,7 +81,10 @@ fn data_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("test data missing at {} (required when CI is set)", dir.display());
+        panic!(
+            "test data missing at {} (required when CI is set)",
+            dir.display()
+        );
     }
     eprintln!("skipping: test data not found at {}", dir.display());
     None
@@ -115,15 +123,33 @@ type Open = fn(
     &[u8],
 ) -> Result<kes_crypto::Plaintext, kes_crypto::DecryptError>;
 
-fn run_aead_case(name: &str, case: &AeadCase, key: &[u8; 32], nonce: &[u8; 12], seal: Seal, open: Open, tally: &mut Tally) {
+fn run_aead_case(
+    name: &str,
+    case: &AeadCase,
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    seal: Seal,
+    open: Open,
+    tally: &mut Tally,
+) {
     let (aad, msg) = (h(&case.aad), h(&case.msg));
     let mut sealed = h(&case.ct);
     sealed.extend_from_slice(&h(&case.tag));
     if expect_valid(&case.result, case.id) {
-        assert_eq!(seal(key, nonce, &msg, &aad).unwrap(), sealed, "{name} #{}: seal", case.id);
+        assert_eq!(
+            seal(key, nonce, &msg, &aad).unwrap(),
+            sealed,
+            "{name} #{}: seal",
+            case.id
+        );
         let opened = open(key, nonce, &sealed, &aad)
             .unwrap_or_else(|e| panic!("{name} #{}: open: {e}", case.id));
-        assert_eq!(opened.expose_secret(), msg.as_slice(), "{name} #{}", case.id);
+        assert_eq!(
+            opened.expose_secret(),
+            msg.as_slice(),
+            "{name} #{}",
+            case.id
+        );
         tally.valid += 1;
     } else {
         assert!(
@@ -269,8 +295,6 @@ fn hmac_sha256() {
             }
         }
     }
-    println!(
-        "HMAC-SHA256: {tally:?} ({truncated} with truncated tags, compared as MAC prefixes)"
-    );
+    println!("HMAC-SHA256: {tally:?} ({truncated} with truncated tags, compared as MAC prefixes)");
     assert!(tally.valid >= 60 && tally.invalid >= 100, "{tally:?}");
 }

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use crate::error::ApiError;
 use crate::routes::{self, Auth, Endpoint, Lookup, ROUTES};
 use crate::server::Server;
+use crate::policies::Policies;
 use crate::state::State;
 use crate::tls::Peer;
 
@@ -30,6 +31,7 @@ pub(crate) type Reply = Result<Response<Body>, ApiError>;
 pub(crate) struct Ctx<'a> {
     pub server: &'a Server,
     pub state: &'a State,
+    pub policies: &'a Policies,
     /// The caller's identity, if it presented a usable certificate.
     pub identity: Option<&'a str>,
     /// The percent-decoded rest of the path after the route prefix.
@@ -174,13 +176,14 @@ impl Server {
 
         self.metrics.request_started();
         let state = self.state.load();
+        let policies = self.policies.load();
         let identity = match peer {
             Peer::Identity(id) => Some(&**id),
             _ => None,
         };
         let head = req.method() == Method::HEAD;
         let mut response = self
-            .dispatch(req, &state, peer, identity, index, &path, &resource)
+            .dispatch(req, &state, &policies, peer, identity, index, &path, &resource)
             .await;
         if head {
             // A reply to HEAD carries headers only (HTTP/2 forbids a body).
@@ -201,6 +204,7 @@ impl Server {
         &self,
         req: hyper::Request<Incoming>,
         state: &State,
+        policies: &Policies,
         peer: &Peer,
         identity: Option<&str>,
         index: usize,
@@ -227,7 +231,7 @@ impl Server {
         }
 
         // 2. Authentication and authorization, before anything looks at the resource.
-        if let Err(err) = authorize(state, settings.auth, peer, path) {
+        if let Err(err) = authorize(state, policies, settings.auth, peer, path) {
             self.logs.error(
                 -4,
                 Some((path, identity, None)),
@@ -249,7 +253,7 @@ impl Server {
             } else {
                 Zeroizing::new(Vec::new())
             };
-            let ctx = Ctx { server: self, state, identity, resource, body: &body };
+            let ctx = Ctx { server: self, state, policies, identity, resource, body: &body };
             crate::handlers::call(route.endpoint, &ctx).await
         };
         let result = if settings.timeout.is_zero() {
@@ -273,7 +277,13 @@ impl Server {
 }
 
 /// Checks whether the caller may use the route.
-fn authorize(state: &State, auth: Auth, peer: &Peer, path: &str) -> Result<(), ApiError> {
+fn authorize(
+    state: &State,
+    policies: &Policies,
+    auth: Auth,
+    peer: &Peer,
+    path: &str,
+) -> Result<(), ApiError> {
     match auth {
         Auth::None => Ok(()),
         Auth::IdentifyOnly | Auth::Policy => {
@@ -285,7 +295,7 @@ fn authorize(state: &State, auth: Auth, peer: &Peer, path: &str) -> Result<(), A
             if auth == Auth::IdentifyOnly || **identity == *state.admin {
                 return Ok(());
             }
-            match state.policies.policy_of(identity) {
+            match policies.set().policy_of(identity) {
                 Some((_, policy)) if policy.is_allowed(path) => Ok(()),
                 _ => Err(ApiError::not_allowed()),
             }

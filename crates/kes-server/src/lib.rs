@@ -11,6 +11,7 @@ mod handlers;
 pub mod http;
 pub mod logs;
 pub mod metrics;
+pub mod policies;
 pub mod routes;
 pub mod server;
 pub mod setup;

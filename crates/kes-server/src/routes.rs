@@ -29,6 +29,12 @@ pub enum Endpoint {
     IdentityDescribe,
     IdentityList,
     SelfDescribe,
+    PolicyWrite,
+    PolicyDelete,
+    PolicyAssign,
+    IdentityAssign,
+    IdentityForget,
+    IdentityDelete,
     LogError,
     LogAudit,
 }
@@ -79,7 +85,7 @@ macro_rules! route {
     };
 }
 
-/// Every route of the server, in the order of spec §2.4.
+/// Every route of the server: those of spec §2.4, then the runtime admin routes of §3.1.
 pub const ROUTES: &[Route] = &[
     route!("/version", GET, 0, S10, None, Version),
     route!("/v1/ready", GET, 0, S15, Policy, Ready),
@@ -103,6 +109,13 @@ pub const ROUTES: &[Route] = &[
     route!("/v1/identity/self/describe", GET, 0, S15, IdentifyOnly, SelfDescribe),
     route!("/v1/log/error", GET, 0, Duration::ZERO, Policy, LogError),
     route!("/v1/log/audit", GET, 0, Duration::ZERO, Policy, LogAudit),
+    // Runtime policy and identity administration (spec §3.1), dropped by the final original.
+    route!("/v1/policy/write/", POST, MB, S15, Policy, PolicyWrite),
+    route!("/v1/policy/delete/", DELETE, 0, S15, Policy, PolicyDelete),
+    route!("/v1/policy/assign/", POST, MB, S15, Policy, PolicyAssign),
+    route!("/v1/identity/assign/", POST, 0, S15, Policy, IdentityAssign),
+    route!("/v1/identity/forget/", DELETE, 0, S15, Policy, IdentityForget),
+    route!("/v1/identity/delete/", DELETE, 0, S15, Policy, IdentityDelete),
 ];
 
 /// The result of looking a request path up in the table.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use time::OffsetDateTime;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::logs::Logs;
 use crate::metrics::Metrics;
+use crate::policies::{Policies, Runtime};
 use crate::state::State;
 use crate::tls::Peer;
 
@@ -27,6 +29,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// A running KES server's shared parts.
 pub struct Server {
     pub(crate) state: ArcSwap<State>,
+    pub(crate) policies: ArcSwap<Policies>,
+    pub(crate) runtime: Mutex<Runtime>,
     pub(crate) tls: ArcSwap<rustls::ServerConfig>,
     pub(crate) started: Instant,
     pub(crate) started_at: OffsetDateTime,
@@ -43,8 +47,16 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// A server with an initial state and TLS configuration.
-    pub fn new(state: State, tls: rustls::ServerConfig, logs: Logs) -> Arc<Server> {
+    pub fn new(
+        state: State,
+        policies: Policies,
+        tls: rustls::ServerConfig,
+        logs: Logs,
+    ) -> Arc<Server> {
+        let runtime = Runtime::new(policies, state.admin.to_string());
         Arc::new(Server {
+            policies: ArcSwap::from_pointee(runtime.effective()),
+            runtime: Mutex::new(runtime),
             state: ArcSwap::from_pointee(state),
             tls: ArcSwap::from_pointee(tls),
             started: Instant::now(),
@@ -55,9 +67,27 @@ impl Server {
         })
     }
 
-    /// Replaces the configuration snapshot; requests in flight finish with the old one.
-    pub fn update_state(&self, state: State) {
+    /// Replaces the configuration snapshot and the config file's policies (reload); requests in
+    /// flight finish with the old ones. Runtime policy changes are kept unless the new file names
+    /// the same policies or identities (see [`crate::policies`]).
+    pub fn update_state(&self, state: State, policies: Policies) {
+        let mut runtime = self.runtime.lock();
+        runtime.rebase(policies, state.admin.to_string());
+        self.policies.store(Arc::new(runtime.effective()));
         self.state.store(Arc::new(state));
+    }
+
+    /// Applies a runtime policy change and publishes the new effective policies.
+    pub(crate) fn change_policies<T>(&self, change: impl FnOnce(&mut Runtime) -> T) -> T {
+        let mut runtime = self.runtime.lock();
+        let result = change(&mut runtime);
+        self.policies.store(Arc::new(runtime.effective()));
+        result
+    }
+
+    /// The current policies.
+    pub fn policies(&self) -> arc_swap::Guard<Arc<Policies>> {
+        self.policies.load()
     }
 
     /// Replaces the TLS configuration for new connections.

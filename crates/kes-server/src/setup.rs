@@ -12,6 +12,7 @@ use kes_policy::{Policy, PolicySet};
 use rustls::server::ServerSessionMemoryCache;
 use time::OffsetDateTime;
 
+use crate::policies::{Meta, Policies};
 use crate::server::Server;
 use crate::state::{LogLevels, State};
 use crate::tls::{self, ClientAuth, TlsError};
@@ -81,6 +82,8 @@ pub enum SetupError {
 pub struct Loaded {
     /// The request-path snapshot.
     pub state: State,
+    /// The config file's policies.
+    pub policies: Policies,
     /// TLS for new connections.
     pub tls: rustls::ServerConfig,
     /// Where to listen.
@@ -145,8 +148,10 @@ pub async fn load(
         optional,
     };
     let tls = tls::server_config(key, &auth, sessions)?;
-    let state = State::new(config.admin, policies, policies_created_at, &api, store, cache);
-    Ok(Loaded { state, tls, addr, log })
+    let meta = Meta { created_at: policies_created_at, created_by: config.admin.clone() };
+    let policies = Policies::from_config(policies, meta);
+    let state = State::new(config.admin, &api, store, cache);
+    Ok(Loaded { state, policies, tls, addr, log })
 }
 
 fn keystore_name(config: &kes_config::KeyStoreConfig) -> &'static str {
@@ -193,15 +198,17 @@ pub fn dev(addr: SocketAddr, sessions: Arc<ServerSessionMemoryCache>) -> Result<
     let auth = ClientAuth { verify: false, ca: None, optional: false };
     let tls = tls::server_config(key, &auth, sessions)?;
     let log = LogLevels::default();
+    let policies = Policies::from_config(
+        PolicySet::default(),
+        Meta { created_at: OffsetDateTime::now_utc(), created_by: api_key.identity() },
+    );
     let state = State::new(
         api_key.identity(),
-        PolicySet::default(),
-        OffsetDateTime::now_utc(),
         &[],
         Arc::new(MemKeyStore::new()),
         CacheConfig { any: DEFAULT_EXPIRY_ANY, unused: DEFAULT_EXPIRY_UNUSED, offline: Duration::ZERO },
     );
-    Ok(DevSetup { api_key, loaded: Loaded { state, tls, addr, log } })
+    Ok(DevSetup { api_key, loaded: Loaded { state, policies, tls, addr, log } })
 }
 
 fn dev_certificate(addr: SocketAddr) -> Result<tls::CertifiedKey, SetupError> {
@@ -256,7 +263,7 @@ pub async fn run(opts: Options) -> Result<(), SetupError> {
     let local = listener.local_addr().unwrap_or(addr);
     let logs = crate::logs::Logs::new(loaded.log);
     let admin = loaded.state.admin.to_string();
-    let server = Server::new(loaded.state, loaded.tls, logs);
+    let server = Server::new(loaded.state, loaded.policies, loaded.tls, logs);
     print_banner(local, &admin, api_key.as_ref());
 
     let signals = tokio::spawn(handle_signals(server.clone(), opts.clone(), sessions));
@@ -313,7 +320,7 @@ async fn handle_signals(
                     Ok(loaded) => {
                         server.logs().set_levels(loaded.log);
                         server.update_tls(loaded.tls);
-                        server.update_state(loaded.state);
+                        server.update_state(loaded.state, loaded.policies);
                         eprintln!("kes: configuration reloaded from '{}'", path.display());
                     }
                     Err(err) => eprintln!("kes: failed to reload configuration: {err}"),

@@ -1,4 +1,5 @@
-//! The server's configuration as one immutable snapshot. A request loads the current snapshot
+//! The server's configuration as one immutable snapshot (policies have their own, see
+//! [`crate::policies`]). A request loads the current snapshot
 //! once; a reload (SIGHUP) builds a new one and swaps it in atomically, so the request path
 //! takes no lock.
 
@@ -8,8 +9,6 @@ use std::time::Duration;
 use kes_crypto::KeyVersion;
 use kes_keystore::KeyStore;
 use kes_keystore::cache::{CacheConfig, KeyCache};
-use kes_policy::PolicySet;
-use time::OffsetDateTime;
 
 use crate::routes::{Auth, ROUTES};
 
@@ -41,10 +40,6 @@ impl Default for LogLevels {
 pub struct State {
     /// The admin identity; requests from it bypass policies.
     pub admin: Arc<str>,
-    /// Policies and identity assignments.
-    pub policies: PolicySet,
-    /// When the policies were loaded (reported as their `created_at`).
-    pub policies_created_at: OffsetDateTime,
     /// Per-route settings, indexed like [`ROUTES`].
     pub routes: Vec<RouteSettings>,
     /// The keystore behind the key cache.
@@ -62,8 +57,6 @@ impl State {
     /// timeout); unknown paths are ignored for routing.
     pub fn new(
         admin: String,
-        policies: PolicySet,
-        policies_created_at: OffsetDateTime,
         api: &[(String, bool, Option<Duration>)],
         store: Arc<dyn KeyStore>,
         cache: CacheConfig,
@@ -86,7 +79,7 @@ impl State {
             KeyVersion::parse(bytes)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         });
-        State { admin: Arc::from(admin), policies, policies_created_at, routes, keys }
+        State { admin: Arc::from(admin), routes, keys }
     }
 
     /// The settings of the route with the given index.

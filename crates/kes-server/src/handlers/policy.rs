@@ -1,35 +1,45 @@
-//! `/v1/policy/*`: describe, read, list.
+//! `/v1/policy/*`: describe, read, list, and the runtime write, delete and assign.
 
 use kes_crypto::names::is_valid_name;
+use kes_policy::Policy;
+use time::OffsetDateTime;
 
+use super::{admin_meta, refused};
 use crate::error::ApiError;
-use crate::http::{Ctx, Reply, ok_json};
+use crate::http::{Ctx, Reply, ok_empty, ok_json};
 
-fn policy<'a>(ctx: &Ctx<'a>) -> Result<(&'a str, &'a kes_policy::Policy), ApiError> {
-    let name = ctx.resource;
-    if !is_valid_name(name) {
-        return Err(ApiError::invalid_policy_name(name));
+fn policy_name<'a>(ctx: &Ctx<'a>) -> Result<&'a str, ApiError> {
+    if is_valid_name(ctx.resource) {
+        Ok(ctx.resource)
+    } else {
+        Err(ApiError::invalid_policy_name(ctx.resource))
     }
-    ctx.state.policies.policy(name).map(|p| (name, p)).ok_or_else(ApiError::policy_not_found)
+}
+
+fn policy<'a>(ctx: &Ctx<'a>) -> Result<(&'a str, &'a Policy), ApiError> {
+    let name = policy_name(ctx)?;
+    ctx.policies.set().policy(name).map(|p| (name, p)).ok_or_else(ApiError::policy_not_found)
 }
 
 pub(super) fn describe(ctx: &Ctx<'_>) -> Reply {
     let (name, _) = policy(ctx)?;
+    let meta = ctx.policies.policy_meta(name);
     Ok(ok_json(kes_api::encode_json(&kes_api::DescribePolicyResponse {
         name: name.to_owned(),
-        created_at: ctx.state.policies_created_at,
-        created_by: ctx.state.admin.to_string(),
+        created_at: meta.created_at,
+        created_by: meta.created_by.clone(),
     })))
 }
 
 pub(super) fn read(ctx: &Ctx<'_>) -> Reply {
     let (name, policy) = policy(ctx)?;
+    let meta = ctx.policies.policy_meta(name);
     Ok(ok_json(kes_api::encode_json(&kes_api::ReadPolicyResponse {
         name: name.to_owned(),
         allow: kes_api::pattern_map(policy.allow()),
         deny: kes_api::pattern_map(policy.deny()),
-        created_at: ctx.state.policies_created_at,
-        created_by: ctx.state.admin.to_string(),
+        created_at: meta.created_at,
+        created_by: meta.created_by.clone(),
     })))
 }
 
@@ -40,10 +50,9 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
     }
     let prefix = super::list_prefix(pattern);
     let names = ctx
-        .state
         .policies
+        .set()
         .names()
-        .into_iter()
         .filter(|n| n.starts_with(prefix))
         .map(str::to_owned)
         .collect();
@@ -51,4 +60,29 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
         names,
         continue_at: String::new(),
     })))
+}
+
+/// `POST /v1/policy/write/<name>` `{"allow":[…],"deny":[…]}`: creates or replaces a policy.
+pub(super) fn write(ctx: &Ctx<'_>) -> Reply {
+    let name = policy_name(ctx)?;
+    let req = kes_api::decode_policy_write_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
+    let policy = Policy::new(req.allow, req.deny);
+    let meta = admin_meta(ctx, OffsetDateTime::now_utc());
+    ctx.server.change_policies(|rt| rt.write_policy(name, policy, meta));
+    Ok(ok_empty())
+}
+
+/// `DELETE /v1/policy/delete/<name>`: its identities lose it.
+pub(super) fn delete(ctx: &Ctx<'_>) -> Reply {
+    let name = policy_name(ctx)?;
+    ctx.server.change_policies(|rt| rt.delete_policy(name)).map_err(refused)?;
+    Ok(ok_empty())
+}
+
+/// `POST /v1/policy/assign/<policy>` `{"identity":"…"}`.
+pub(super) fn assign(ctx: &Ctx<'_>) -> Reply {
+    let name = policy_name(ctx)?;
+    let req =
+        kes_api::decode_policy_assign_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
+    super::identity::assign_to(ctx, &req.identity, name)
 }

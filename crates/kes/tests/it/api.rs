@@ -281,7 +281,7 @@ async fn policies_identities_status_api_version() {
     let routes = r.json();
     let create = routes.as_array().unwrap().iter().find(|r| r["path"] == "/v1/key/create/").unwrap();
     assert_eq!(create, &json!({"method": "PUT", "path": "/v1/key/create/", "max_body": 0, "timeout": 15}));
-    assert_eq!(routes.as_array().unwrap().len(), 22);
+    assert_eq!(routes.as_array().unwrap().len(), 28);
     let r = send(&admin, "GET", &kes.url("/v1/metrics"), None).await;
     assert_eq!(r.status, 200);
     assert!(String::from_utf8(r.body).unwrap().contains("kes_http_request_success{code=\"200\"}"));

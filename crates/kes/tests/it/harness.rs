@@ -216,6 +216,11 @@ pub enum Who {
 
 /// A reqwest client trusting the test CA, authenticating as `who`.
 pub fn client(who: Who) -> reqwest::Client {
+    client_builder(who).build().unwrap()
+}
+
+/// The builder behind [`client`], for tests that tune the connection.
+pub fn client_builder(who: Who) -> reqwest::ClientBuilder {
     let pki = pki();
     let mut builder = reqwest::Client::builder()
         .tls_backend_rustls()
@@ -232,7 +237,7 @@ pub fn client(who: Who) -> reqwest::Client {
         pem.extend(std::fs::read(pki.join(format!("{name}.key"))).unwrap());
         builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
     }
-    builder.build().unwrap()
+    builder
 }
 
 /// A reply: status, content type and body.

@@ -12,5 +12,8 @@ mod harness;
 mod api;
 mod auth;
 mod crash;
+mod logs;
+mod metrics;
 mod replay;
+mod runtime;
 mod server;

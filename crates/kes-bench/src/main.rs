@@ -1,0 +1,336 @@
+//! `kes-bench`: the load benchmark of the KES server.
+//!
+//! It builds the release `kes` binary (or takes the one given with `--kes`), starts it on
+//! 127.0.0.1 with a filesystem keystore in a temporary directory, and drives it over mutual TLS
+//! with the committed test PKI: N keep-alive connections sending `generate`, `decrypt`,
+//! `encrypt` and `hmac` back to back, a new connection per request (full handshake, and with
+//! TLS session resumption), growing numbers of connections (including idle ones) and of keys.
+//! For each phase it reports requests per second, latency p50/p99/max, the server process's
+//! CPU time per request (from `/proc/<pid>/stat`, so the load generator's own cost is excluded)
+//! and its peak RSS (`VmHWM`, reset per phase). It writes `results.md`, `results.json` and the
+//! chart `connections.png` into `--out`. See BENCHMARKS.md at the repository root.
+//!
+//! What it must never do: send traffic anywhere but the loopback address of the server it
+//! started, run without a time bound, or leave the server running (it is killed on exit).
+
+#![forbid(unsafe_code)]
+
+mod chart;
+mod load;
+mod proc;
+mod report;
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, ValueEnum};
+
+use crate::load::{Keys, Mode, Op, PhaseEnv, PhaseResult, PhaseSpec, Who, Workload};
+use crate::server::{ConfigSpec, Server};
+
+/// Upper bound of a key sweep (reading every key into the cache once).
+const SWEEP_LIMIT: Duration = Duration::from_secs(120);
+
+/// The groups of phases a run can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Group {
+    /// generate, decrypt, encrypt, hmac on N keep-alive connections, one key.
+    Ops,
+    /// generate as an identity whose policy is checked (app.crt) instead of the admin.
+    Policy,
+    /// A new connection per request: full TLS handshake, and resumed.
+    Handshake,
+    /// generate on 1 and 256 keep-alive connections (16 comes from `ops`).
+    Conns,
+    /// generate over 1,000 and 100,000 keys (after reading each into the cache once).
+    Keys,
+    /// generate on N busy connections while 1,024 more are held open idle.
+    Idle,
+    /// generate with audit logging on (a second server).
+    Audit,
+}
+
+/// Load benchmark of the KES server over mTLS on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "kes-bench", version, about)]
+struct Args {
+    /// The kes binary to benchmark; by default `cargo build --release -p kes` builds it.
+    #[arg(long, value_name = "PATH")]
+    kes: Option<PathBuf>,
+    /// The test PKI directory (ca.crt, server.*, admin.*, app.*).
+    #[arg(long, value_name = "DIR")]
+    pki: Option<PathBuf>,
+    /// Where results.md, results.json and connections.png are written.
+    #[arg(long, value_name = "DIR", default_value = "target/kes-bench")]
+    out: PathBuf,
+    /// Busy (keep-alive) connections of the main phases.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    conns: u16,
+    /// Idle connections held open in the `idle` phase.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(0..=16384))]
+    idle: u16,
+    /// The largest number of keys (the `keys` group also runs 1,000).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1000..=1_000_000))]
+    keys: u32,
+    /// Unmeasured seconds at the start of each phase.
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// Measured seconds of each phase.
+    #[arg(long, default_value_t = 3.0)]
+    measure: f64,
+    /// Threads of the load generator's runtime.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    client_threads: u16,
+    /// Run only these groups (comma-separated); default: all.
+    #[arg(long, value_delimiter = ',', value_name = "GROUP")]
+    only: Vec<Group>,
+    /// A short smoke run: 0.2 s warm-up, 0.5 s phases, 10,000 keys, 256 idle connections.
+    #[arg(long)]
+    quick: bool,
+}
+
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if args.quick {
+        args.warmup = 0.2;
+        args.measure = 0.5;
+        args.keys = args.keys.min(10_000);
+        args.idle = args.idle.min(256);
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kes-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    if !(0.0..=60.0).contains(&args.warmup) || !(0.1..=60.0).contains(&args.measure) {
+        bail!("--warmup must be within 0..60 s and --measure within 0.1..60 s");
+    }
+    let root = server::repo_root();
+    let pki = args.pki.clone().unwrap_or_else(|| root.join("testdata/pki"));
+    let kes = match &args.kes {
+        Some(path) => path.clone(),
+        None => server::build_release(&root)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(args.client_threads))
+        .enable_all()
+        .build()
+        .context("starting the client runtime")?;
+    runtime.block_on(bench(&args, &kes, &pki))
+}
+
+fn selected(args: &Args, group: Group) -> bool {
+    args.only.is_empty() || args.only.contains(&group)
+}
+
+async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
+    let tmp = tempfile::Builder::new().prefix("kes-bench-").tempdir().context("temp dir")?;
+    let keystore = tmp.path().join("keystore");
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new().mode(0o700).create(&keystore).context("keystore dir")?;
+    }
+    let admin = server::identity_of(&pki.join("admin.crt"))?;
+    let max_keys = usize::try_from(args.keys).unwrap_or(100_000);
+    let key_count = if selected(args, Group::Keys) { max_keys } else { 1 };
+    let started = Instant::now();
+    server::write_keys(&keystore, 0..key_count, &admin)?;
+    eprintln!(
+        "wrote {key_count} key(s) into {} in {:.1} s",
+        keystore.display(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let warmup = Duration::from_secs_f64(args.warmup);
+    let measure = Duration::from_secs_f64(args.measure);
+    let conns = usize::from(args.conns);
+    let spec = |name: &str, workload: &Workload, mode: Mode, conns: usize| PhaseSpec {
+        name: name.to_owned(),
+        workload: workload.clone(),
+        mode,
+        conns,
+        idle: 0,
+        who: Who::Admin,
+        warmup,
+        measure,
+    };
+    let tick = proc::clock_tick();
+    let mut phases: Vec<PhaseResult> = Vec::new();
+
+    let config = |audit| {
+        server::config_yaml(&ConfigSpec { pki: pki.to_owned(), keystore: keystore.clone(), audit })
+    };
+    let mut srv = Server::start(kes, tmp.path(), &config(false)?)?;
+    eprintln!("kes server (pid {}) listening on {}, audit off", srv.pid(), srv.addr);
+    let env = PhaseEnv { addr: srv.addr, pid: srv.pid(), tick, pki, audit: false };
+    let admin_tls = load::client_config(pki, Who::Admin, false)?;
+    let ciphertext = load::sealed_data_key(srv.addr, Arc::clone(&admin_tls), 0).await?;
+    let generate = Workload::new(Op::Generate, Keys::One(0), None)?;
+
+    let gen_name = format!("generate ×{conns}");
+    if selected(args, Group::Ops) || selected(args, Group::Conns) {
+        // The first phase also warms up the server (allocator, caches, branch predictors).
+        let mut first = spec(&gen_name, &generate, Mode::KeepAlive, conns);
+        first.warmup = warmup.max(Duration::from_secs(1));
+        measure_phase(&first, &env, &mut srv, &mut phases).await?;
+    }
+    if selected(args, Group::Ops) {
+        let ops = [
+            (Op::Decrypt, Some(ciphertext.as_slice())),
+            (Op::Encrypt, None),
+            (Op::Hmac, None),
+        ];
+        for (op, sealed) in ops {
+            let workload = Workload::new(op, Keys::One(0), sealed)?;
+            let name = format!("{} ×{conns}", op.as_str());
+            measure_phase(&spec(&name, &workload, Mode::KeepAlive, conns), &env, &mut srv, &mut phases)
+                .await?;
+        }
+    }
+    if selected(args, Group::Policy) {
+        let mut s = spec(&format!("generate ×{conns}, policy identity"), &generate, Mode::KeepAlive, conns);
+        s.who = Who::App;
+        measure_phase(&s, &env, &mut srv, &mut phases).await?;
+    }
+    if selected(args, Group::Handshake) {
+        let full = spec(&format!("new conn/req, full TLS ×{conns}"), &generate, Mode::NewConnFull, conns);
+        measure_phase(&full, &env, &mut srv, &mut phases).await?;
+        let resumed =
+            spec(&format!("new conn/req, resumed TLS ×{conns}"), &generate, Mode::NewConnResumed, conns);
+        measure_phase(&resumed, &env, &mut srv, &mut phases).await?;
+    }
+    let mut chart_points: Vec<(String, String)> = Vec::new();
+    if selected(args, Group::Conns) {
+        for n in [1usize, 256] {
+            let name = format!("generate ×{n}");
+            measure_phase(&spec(&name, &generate, Mode::KeepAlive, n), &env, &mut srv, &mut phases)
+                .await?;
+        }
+        chart_points = [1usize, conns, 256]
+            .iter()
+            .map(|n| (n.to_string(), format!("generate ×{n}")))
+            .collect();
+        chart_points.sort_by_key(|(label, _)| label.parse::<usize>().unwrap_or(usize::MAX));
+        chart_points.dedup();
+    }
+    if selected(args, Group::Keys) {
+        let mut done = 1;
+        for n in [1000usize.min(max_keys), max_keys] {
+            if n <= done {
+                continue;
+            }
+            let sweep = Workload::new(Op::Generate, Keys::Sweep(n, Arc::new(AtomicUsize::new(done))), None)?;
+            let mut cold = spec(&format!("cold read of keys {done}..{n} ×{conns}"), &sweep, Mode::KeepAlive, conns);
+            cold.measure = SWEEP_LIMIT;
+            measure_phase(&cold, &env, &mut srv, &mut phases).await?;
+            let uniform = Workload::new(Op::Generate, Keys::Uniform(n), None)?;
+            let name = format!("generate ×{conns}, {n} keys");
+            measure_phase(&spec(&name, &uniform, Mode::KeepAlive, conns), &env, &mut srv, &mut phases)
+                .await?;
+            done = n;
+        }
+    }
+    let idle_name = format!("generate ×{conns} + {} idle", args.idle);
+    if selected(args, Group::Idle) && args.idle > 0 {
+        let mut s = spec(&idle_name, &generate, Mode::KeepAlive, conns);
+        s.idle = usize::from(args.idle);
+        measure_phase(&s, &env, &mut srv, &mut phases).await?;
+        if !chart_points.is_empty() {
+            chart_points.push((format!("{} idle + {conns}", args.idle), idle_name.clone()));
+        }
+    }
+    drop(srv);
+
+    if selected(args, Group::Audit) {
+        let mut srv = Server::start(kes, tmp.path(), &config(true)?)?;
+        eprintln!("kes server (pid {}) listening on {}, audit on", srv.pid(), srv.addr);
+        let env = PhaseEnv { addr: srv.addr, pid: srv.pid(), tick, pki, audit: true };
+        let mut s = spec(&format!("generate ×{conns}, audit on"), &generate, Mode::KeepAlive, conns);
+        s.warmup = warmup.max(Duration::from_secs(1));
+        measure_phase(&s, &env, &mut srv, &mut phases).await?;
+    }
+
+    finish(args, phases, &chart_points, &idle_name)
+}
+
+/// Runs a phase, prints its line and keeps its result; fails if the server died.
+async fn measure_phase(
+    spec: &PhaseSpec,
+    env: &PhaseEnv<'_>,
+    server: &mut Server,
+    phases: &mut Vec<PhaseResult>,
+) -> Result<()> {
+    let result = load::run_phase(spec, env)
+        .await
+        .with_context(|| format!("phase '{}'", spec.name))?;
+    println!("{}", report::line(&result));
+    server.check_alive()?;
+    if result.requests == 0 {
+        bail!("phase '{}' completed no request; server stderr:\n{}", spec.name, server.stderr());
+    }
+    phases.push(result);
+    Ok(())
+}
+
+fn finish(
+    args: &Args,
+    phases: Vec<PhaseResult>,
+    chart_points: &[(String, String)],
+    idle_name: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let command = std::env::args()
+        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let revision = std::process::Command::new("git")
+        .arg("-C")
+        .arg(server::repo_root())
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned());
+    let targets = report::targets(&phases, idle_name);
+    let report = report::Report {
+        command,
+        machine: report::Machine::detect(),
+        revision,
+        client_threads: usize::from(args.client_threads),
+        phases,
+        targets,
+    };
+    let md = report::markdown(&report);
+    std::fs::write(args.out.join("results.md"), &md).context("writing results.md")?;
+    let json = serde_json::to_string_pretty(&report)?;
+    std::fs::write(args.out.join("results.json"), json).context("writing results.json")?;
+    let points: Vec<chart::Point> = chart_points
+        .iter()
+        .filter_map(|(label, name)| {
+            let p = report::phase(&report.phases, name)?;
+            Some(chart::Point { label: label.clone(), rps: p.rps, p99_ms: p.p99_us / 1e3 })
+        })
+        .collect();
+    if points.len() >= 2 {
+        let title = format!(
+            "KES generate over mTLS, {} cores, server and load generator on one machine",
+            report.machine.cores
+        );
+        chart::write(&args.out.join("connections.png"), &points, &title)?;
+    }
+    println!("\n{md}");
+    eprintln!("results written to {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! What the kernel reports about a process: CPU time and memory, read from `/proc`.
+//!
+//! The server's CPU time is read from `/proc/<pid>/stat` (user + system time of all its threads,
+//! including threads that already exited), so the load generator's own cost never counts.
+//! Peak memory is `VmHWM` from `/proc/<pid>/status`; writing `5` to `/proc/<pid>/clear_refs`
+//! resets it, which lets every phase report its own peak.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+/// CPU time of a process, as the kernel accounts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTime {
+    /// Time spent in user mode.
+    pub user: Duration,
+    /// Time spent in the kernel on the process's behalf.
+    pub system: Duration,
+}
+
+impl CpuTime {
+    /// User plus system time.
+    pub fn total(self) -> Duration {
+        self.user + self.system
+    }
+
+    /// The CPU time spent between `earlier` and `self` (zero if the counters went backwards).
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// Memory figures of a process, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set size now (`VmRSS`).
+    pub rss: u64,
+    /// Peak resident set size since start or the last [`reset_peak`] (`VmHWM`).
+    pub peak: u64,
+}
+
+/// The length of a clock tick, the unit of `/proc/<pid>/stat` times (`getconf CLK_TCK`,
+/// which is 100 per second on every Linux architecture this runs on).
+pub fn clock_tick() -> Duration {
+    let ticks = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100);
+    Duration::from_nanos(1_000_000_000 / ticks)
+}
+
+fn proc_path(pid: Option<u32>, file: &str) -> PathBuf {
+    match pid {
+        Some(pid) => PathBuf::from(format!("/proc/{pid}/{file}")),
+        None => PathBuf::from(format!("/proc/self/{file}")),
+    }
+}
+
+/// The CPU time of process `pid` (`None`: this process).
+pub fn cpu_time(pid: Option<u32>, tick: Duration) -> Result<CpuTime> {
+    let path = proc_path(pid, "stat");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse_stat(&text, tick)
+}
+
+/// Parses the `utime` and `stime` fields (14 and 15) of a `/proc/<pid>/stat` line.
+pub fn parse_stat(text: &str, tick: Duration) -> Result<CpuTime> {
+    // The command name (field 2) is in parentheses and may contain spaces and parentheses, so
+    // the fields are counted from the last ')'.
+    let Some((_, rest)) = text.rsplit_once(')') else {
+        bail!("malformed /proc stat line: no ')'");
+    };
+    // `rest` starts at field 3 (state), so utime (field 14) is its 12th word, stime the 13th.
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let field = |index: usize, name: &str| -> Result<u64> {
+        fields
+            .get(index)
+            .with_context(|| format!("malformed /proc stat line: no {name}"))?
+            .parse::<u64>()
+            .with_context(|| format!("malformed /proc stat line: bad {name}"))
+    };
+    let utime = field(11, "utime")?;
+    let stime = field(12, "stime")?;
+    let ticks = |n: u64| tick.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(CpuTime { user: ticks(utime), system: ticks(stime) })
+}
+
+/// The memory figures of process `pid`.
+pub fn memory(pid: u32) -> Result<Memory> {
+    let path = proc_path(Some(pid), "status");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse_status(&text)
+}
+
+/// Reads `VmRSS` and `VmHWM` (in kB) from a `/proc/<pid>/status` text.
+pub fn parse_status(text: &str) -> Result<Memory> {
+    let mut rss = None;
+    let mut peak = None;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let slot = match key {
+            "VmRSS" => &mut rss,
+            "VmHWM" => &mut peak,
+            _ => continue,
+        };
+        let kb = value
+            .trim()
+            .strip_suffix("kB")
+            .map(str::trim)
+            .and_then(|n| n.parse::<u64>().ok())
+            .with_context(|| format!("malformed {key} line in /proc status: {line:?}"))?;
+        *slot = Some(kb * 1024);
+    }
+    match (rss, peak) {
+        (Some(rss), Some(peak)) => Ok(Memory { rss, peak }),
+        _ => bail!("/proc status has no VmRSS/VmHWM lines"),
+    }
+}
+
+/// Resets the peak RSS (`VmHWM`) of process `pid` to its current RSS.
+pub fn reset_peak(pid: u32) -> Result<()> {
+    let path = proc_path(Some(pid), "clear_refs");
+    std::fs::write(&path, b"5").with_context(|| format!("writing {}", path.display()))
+}
+
+/// The number of threads of process `pid`.
+pub fn threads(pid: u32) -> Result<u64> {
+    let path = proc_path(Some(pid), "status");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .context("/proc status has no Threads line")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(10);
+
+    #[test]
+    fn stat_fields_are_counted_from_the_last_parenthesis() {
+        // A command name with spaces and parentheses must not shift the fields.
+        let line = "4242 (kes (x) y) S 1 4242 4242 0 -1 4194560 1204 0 0 0 1234 567 0 0 20 0 \
+                    5 0 99 123456 789 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let cpu = parse_stat(line, TICK).unwrap();
+        assert_eq!(cpu.user, Duration::from_millis(12_340));
+        assert_eq!(cpu.system, Duration::from_millis(5_670));
+        assert_eq!(cpu.total(), Duration::from_millis(18_010));
+    }
+
+    #[test]
+    fn malformed_stat_lines_are_errors() {
+        assert!(parse_stat("4242 kes S 1", TICK).is_err());
+        assert!(parse_stat("4242 (kes) S 1 2 3", TICK).is_err());
+        assert!(parse_stat("4242 (kes) S 1 2 3 4 5 6 7 8 9 10 x 12", TICK).is_err());
+    }
+
+    #[test]
+    fn own_process_has_cpu_time_and_memory() {
+        let tick = clock_tick();
+        assert!(tick > Duration::ZERO);
+        let before = cpu_time(None, tick).unwrap();
+        // Burn a little CPU so that at least one tick is accounted.
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let after = cpu_time(None, tick).unwrap();
+        assert!(after.since(before).total() > Duration::ZERO);
+        let mem = memory(std::process::id()).unwrap();
+        assert!(mem.rss > 0 && mem.peak >= mem.rss);
+        assert!(threads(std::process::id()).unwrap() >= 1);
+    }
+
+    #[test]
+    fn status_memory_lines() {
+        let text = "Name:\tkes\nVmPeak:\t  100 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(parse_status(text).unwrap(), Memory { rss: 1024 * 1024, peak: 2048 * 1024 });
+        assert!(parse_status("Name:\tkes\n").is_err());
+        assert!(parse_status("VmRSS:\tlots\nVmHWM:\t1 kB\n").is_err());
+    }
+
+    #[test]
+    fn since_never_goes_negative() {
+        let a = CpuTime { user: Duration::from_secs(2), system: Duration::from_secs(1) };
+        let b = CpuTime { user: Duration::from_secs(1), system: Duration::from_secs(3) };
+        assert_eq!(b.since(a).user, Duration::ZERO);
+        assert_eq!(b.since(a).system, Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,365 @@
+//! The report: the machine, every phase's figures, and the issue's targets met or missed, as a
+//! terminal table, Markdown (pasted into BENCHMARKS.md) and JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::load::{Mode, Op, PhaseResult};
+
+/// The machine the figures were taken on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Logical CPUs available.
+    pub cores: usize,
+    /// CPU model from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// Memory in GB.
+    pub memory_gb: f64,
+    /// Kernel release.
+    pub kernel: String,
+    /// `rustc -V` of the toolchain on PATH.
+    pub rustc: String,
+}
+
+impl Machine {
+    /// Reads the machine's description from `/proc` and the toolchain.
+    pub fn detect() -> Machine {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let memory_gb = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb * 1024.0 / 1e9);
+        let rustc = std::process::Command::new("rustc")
+            .arg("-V")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        Machine {
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            cpu,
+            memory_gb,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+            rustc,
+        }
+    }
+}
+
+/// One target of the issue and what was measured against it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What is measured.
+    pub what: String,
+    /// The limit.
+    pub limit: f64,
+    /// The unit of limit and value.
+    pub unit: String,
+    /// The measured value, if the phase ran.
+    pub value: Option<f64>,
+    /// Whether the value is within the limit.
+    pub met: Option<bool>,
+}
+
+impl Target {
+    fn new(what: &str, limit: f64, unit: &str, value: Option<f64>) -> Target {
+        Target {
+            what: what.to_owned(),
+            limit,
+            unit: unit.to_owned(),
+            value,
+            met: value.map(|v| v <= limit),
+        }
+    }
+
+    /// `+12 %` over the limit, or `-30 %` under it.
+    pub fn margin(&self) -> Option<String> {
+        let v = self.value?;
+        Some(format!("{:+.0} %", (v / self.limit - 1.0) * 100.0))
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The command line that produced it.
+    pub command: String,
+    /// The machine.
+    pub machine: Machine,
+    /// The revision of the repository (`git describe`), if known.
+    pub revision: Option<String>,
+    /// Client (load generator) runtime threads.
+    pub client_threads: usize,
+    /// Every phase, in order.
+    pub phases: Vec<PhaseResult>,
+    /// The issue's targets.
+    pub targets: Vec<Target>,
+}
+
+/// The phase named `name`.
+pub fn phase<'a>(phases: &'a [PhaseResult], name: &str) -> Option<&'a PhaseResult> {
+    phases.iter().find(|p| p.name == name)
+}
+
+/// Evaluates the issue's targets against the phases.
+pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
+    let keepalive = |op: Op| {
+        phases.iter().find(|p| {
+            p.mode == Mode::KeepAlive && p.op == op && p.conns == 16 && p.idle == 0 && p.keys == 1
+                && !p.audit
+        })
+    };
+    let gen16 = keepalive(Op::Generate);
+    let dec16 = keepalive(Op::Decrypt);
+    let by_mode = |m: Mode| phases.iter().find(|p| p.mode == m);
+    vec![
+        Target::new(
+            "server CPU per keep-alive generate",
+            14.0,
+            "µs",
+            gen16.map(|p| p.server_cpu_us),
+        ),
+        Target::new(
+            "server CPU per keep-alive decrypt",
+            14.0,
+            "µs",
+            dec16.map(|p| p.server_cpu_us),
+        ),
+        Target::new(
+            "server CPU per full mTLS handshake + 1 request",
+            350.0,
+            "µs",
+            by_mode(Mode::NewConnFull).map(|p| p.server_cpu_us),
+        ),
+        Target::new(
+            "server CPU per resumed handshake + 1 request",
+            150.0,
+            "µs",
+            by_mode(Mode::NewConnResumed).map(|p| p.server_cpu_us),
+        ),
+        Target::new(
+            "peak RSS, 1,024 idle connections + 100,000 cached keys",
+            64.0,
+            "MB",
+            phase(phases, idle_phase).filter(|p| p.keys >= 100_000 || p.idle >= 1024).map(|p| p.peak_rss_mb),
+        ),
+        Target::new("p99 latency, 16 connections, generate", 2.0, "ms", gen16.map(|p| p.p99_us / 1e3)),
+        Target::new("p99 latency, 16 connections, decrypt", 2.0, "ms", dec16.map(|p| p.p99_us / 1e3)),
+    ]
+}
+
+fn mode_text(mode: Mode) -> &'static str {
+    match mode {
+        Mode::KeepAlive => "keep-alive",
+        Mode::NewConnFull => "new conn, full TLS",
+        Mode::NewConnResumed => "new conn, resumed TLS",
+    }
+}
+
+/// The phases and targets as Markdown tables.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let m = &report.machine;
+    let _ = writeln!(
+        out,
+        "Machine: {} cores ({}), {:.1} GB RAM, Linux {}, {}; load generator: {} runtime threads \
+         on the same machine.\n",
+        m.cores, m.cpu, m.memory_gb, m.kernel, m.rustc, report.client_threads
+    );
+    let _ = writeln!(out, "Command: `{}`", report.command);
+    if let Some(rev) = &report.revision {
+        let _ = writeln!(out, "Revision: `{rev}`");
+    }
+    out.push('\n');
+    out.push_str(
+        "| phase | op | mode | conns | idle | keys | req/s | p50 µs | p99 µs | max µs | \
+         server CPU µs/req (user+sys) | server cores | client CPU µs/req | peak RSS MB | errors |\n",
+    );
+    out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for p in &report.phases {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} ({:.1}+{:.1}) | \
+             {:.2} | {:.1} | {:.1} | {} |",
+            p.name,
+            p.op.as_str(),
+            mode_text(p.mode),
+            p.conns,
+            p.idle,
+            p.keys,
+            p.rps,
+            p.p50_us,
+            p.p99_us,
+            p.max_us,
+            p.server_cpu_us,
+            p.server_user_us,
+            p.server_sys_us,
+            p.server_cores,
+            p.client_cpu_us,
+            p.peak_rss_mb,
+            p.errors,
+        );
+    }
+    let handshakes: Vec<&PhaseResult> =
+        report.phases.iter().filter(|p| p.mode != Mode::KeepAlive).collect();
+    if !handshakes.is_empty() {
+        out.push('\n');
+        for p in handshakes {
+            let _ = writeln!(
+                out,
+                "- {}: {} full and {} resumed handshakes in the window, key exchange {}.",
+                p.name,
+                p.handshakes_full,
+                p.handshakes_resumed,
+                p.kx_group.as_deref().unwrap_or("unknown")
+            );
+        }
+    }
+    let idle: Vec<&PhaseResult> = report.phases.iter().filter(|p| p.idle > 0).collect();
+    for p in idle {
+        let _ = writeln!(
+            out,
+            "- {}: {} of {} idle connections still open at the end of the window.",
+            p.name, p.idle_open_at_end, p.idle
+        );
+    }
+    out.push_str("\n| target | limit | measured | margin | met |\n|---|--:|--:|--:|---|\n");
+    for t in &report.targets {
+        let value = t.value.map_or_else(|| "not run".to_owned(), |v| format!("{v:.1} {}", t.unit));
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "-",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | ≤ {} {} | {} | {} | {} |",
+            t.what,
+            t.limit,
+            t.unit,
+            value,
+            t.margin().unwrap_or_default(),
+            met
+        );
+    }
+    out
+}
+
+/// A compact line for the terminal as a phase finishes.
+pub fn line(p: &PhaseResult) -> String {
+    let mut s = format!(
+        "{:<34} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  max {:>7.0} µs  server {:>6.1} µs/req \
+         ({:.2} cores)  client {:>5.1} µs/req  peak RSS {:>6.1} MB",
+        p.name,
+        p.rps,
+        p.p50_us,
+        p.p99_us,
+        p.max_us,
+        p.server_cpu_us,
+        p.server_cores,
+        p.client_cpu_us,
+        p.peak_rss_mb
+    );
+    if p.mode != Mode::KeepAlive {
+        let _ = write!(s, "  [{} full, {} resumed]", p.handshakes_full, p.handshakes_resumed);
+    }
+    if p.idle > 0 {
+        let _ = write!(s, "  [{}/{} idle open]", p.idle_open_at_end, p.idle);
+    }
+    if p.errors > 0 {
+        let _ = write!(
+            s,
+            "  {} ERRORS (first: {})",
+            p.errors,
+            p.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::load::Who;
+
+    fn result(name: &str, op: Op, mode: Mode, conns: usize, cpu: f64, p99: f64) -> PhaseResult {
+        PhaseResult {
+            name: name.into(),
+            op,
+            mode,
+            conns,
+            idle: 0,
+            idle_open_at_end: 0,
+            keys: 1,
+            who: Who::Admin,
+            audit: false,
+            seconds: 3.0,
+            requests: 3000,
+            errors: 0,
+            first_error: None,
+            rps: 1000.0,
+            p50_us: 500.0,
+            p99_us: p99,
+            max_us: 2000.0,
+            server_cpu_us: cpu,
+            server_user_us: cpu * 0.7,
+            server_sys_us: cpu * 0.3,
+            server_cores: 1.0,
+            client_cpu_us: 10.0,
+            peak_rss_mb: 20.0,
+            rss_mb: 19.0,
+            server_threads: 4,
+            handshakes_full: 0,
+            handshakes_resumed: 0,
+            kx_group: None,
+        }
+    }
+
+    #[test]
+    fn targets_are_judged_against_the_right_phases() {
+        let phases = vec![
+            result("conns=1", Op::Generate, Mode::KeepAlive, 1, 99.0, 100.0),
+            result("generate", Op::Generate, Mode::KeepAlive, 16, 12.0, 1500.0),
+            result("decrypt", Op::Decrypt, Mode::KeepAlive, 16, 15.0, 2500.0),
+            result("full", Op::Generate, Mode::NewConnFull, 16, 400.0, 1.0),
+        ];
+        let t = targets(&phases, "idle");
+        assert_eq!(t[0].value, Some(12.0));
+        assert_eq!(t[0].met, Some(true));
+        assert_eq!(t[1].met, Some(false));
+        assert_eq!(t[1].margin().unwrap(), "+7 %");
+        assert_eq!(t[2].met, Some(false));
+        assert_eq!(t[3].met, None, "the resumed phase did not run");
+        assert_eq!(t[4].met, None, "the idle phase did not run");
+        assert_eq!(t[5].value, Some(1.5));
+        assert_eq!(t[6].met, Some(false));
+    }
+
+    #[test]
+    fn markdown_lists_every_phase_and_target() {
+        let phases = vec![result("generate", Op::Generate, Mode::KeepAlive, 16, 12.0, 1500.0)];
+        let report = Report {
+            command: "kes-bench".into(),
+            machine: Machine::detect(),
+            revision: None,
+            client_threads: 2,
+            targets: targets(&phases, "idle"),
+            phases,
+        };
+        let md = markdown(&report);
+        assert!(md.contains("| generate | generate | keep-alive | 16 |"));
+        assert!(md.contains("| server CPU per keep-alive generate | ≤ 14 µs | 12.0 µs | -14 % | yes |"));
+        assert!(md.contains("not run"));
+        assert!(report.machine.cores >= 1);
+    }
+}

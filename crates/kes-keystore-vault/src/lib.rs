@@ -1,0 +1,1 @@
+//! HashiCorp Vault / OpenBao keystore (work in progress).
