@@ -36,7 +36,11 @@ fn register_font() -> Result<()> {
         )
         .is_ok()
     });
-    if loaded { Ok(()) } else { bail!("the chart font could not be loaded") }
+    if loaded {
+        Ok(())
+    } else {
+        bail!("the chart font could not be loaded")
+    }
 }
 
 /// Draws the two panels (requests/s, p99 ms) side by side into an RGB buffer.
@@ -49,13 +53,19 @@ pub fn draw(points: &[Point], title: &str) -> Result<Vec<u8>> {
     {
         let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
-        let root = root.titled(title, ("sans-serif", 22)).map_err(|e| anyhow!("chart: {e}"))?;
+        let root = root
+            .titled(title, ("sans-serif", 22))
+            .map_err(|e| anyhow!("chart: {e}"))?;
         let (left, right) = root.split_horizontally(SIZE.0 / 2);
         let rps: Vec<f64> = points.iter().map(|p| p.rps).collect();
         let p99: Vec<f64> = points.iter().map(|p| p.p99_ms).collect();
         let labels: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
-        panel(&left, &labels, &rps, "requests per second", &BLUE, |v| format!("{v:.0}"))?;
-        panel(&right, &labels, &p99, "p99 latency (ms)", &RED, |v| format!("{v:.2}"))?;
+        panel(&left, &labels, &rps, "requests per second", &BLUE, |v| {
+            format!("{v:.0}")
+        })?;
+        panel(&right, &labels, &p99, "p99 latency (ms)", &RED, |v| {
+            format!("{v:.2}")
+        })?;
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
     Ok(pixels)
@@ -97,17 +107,28 @@ where
         .axis_desc_style(("sans-serif", 15))
         .draw()
         .map_err(|e| anyhow!("chart: {e}"))?;
-    let series: Vec<(SegmentValue<usize>, f64)> =
-        values.iter().enumerate().map(|(i, v)| (SegmentValue::CenterOf(i), *v)).collect();
+    let series: Vec<(SegmentValue<usize>, f64)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (SegmentValue::CenterOf(i), *v))
+        .collect();
     chart
         .draw_series(LineSeries::new(series.clone(), color.stroke_width(3)))
         .map_err(|e| anyhow!("chart: {e}"))?;
     chart
-        .draw_series(series.iter().map(|(x, y)| Circle::new((x.clone(), *y), 5, color.filled())))
+        .draw_series(
+            series
+                .iter()
+                .map(|(x, y)| Circle::new((x.clone(), *y), 5, color.filled())),
+        )
         .map_err(|e| anyhow!("chart: {e}"))?;
     chart
         .draw_series(series.iter().map(|(x, y)| {
-            Text::new(fmt(*y), (x.clone(), *y + top * 0.04), ("sans-serif", 14).into_font())
+            Text::new(
+                fmt(*y),
+                (x.clone(), *y + top * 0.04),
+                ("sans-serif", 14).into_font(),
+            )
         }))
         .map_err(|e| anyhow!("chart: {e}"))?;
     Ok(())
@@ -141,17 +162,35 @@ mod tests {
     #[test]
     fn chart_is_a_png_with_something_drawn() {
         let points = vec![
-            Point { label: "1".into(), rps: 5000.0, p99_ms: 0.3 },
-            Point { label: "16".into(), rps: 20000.0, p99_ms: 1.2 },
-            Point { label: "1024 idle + 16".into(), rps: 19000.0, p99_ms: 1.5 },
+            Point {
+                label: "1".into(),
+                rps: 5000.0,
+                p99_ms: 0.3,
+            },
+            Point {
+                label: "16".into(),
+                rps: 20000.0,
+                p99_ms: 1.2,
+            },
+            Point {
+                label: "1024 idle + 16".into(),
+                rps: 19000.0,
+                p99_ms: 1.5,
+            },
         ];
         let pixels = draw(&points, "test").unwrap();
         assert_eq!(pixels.len(), (SIZE.0 * SIZE.1 * 3) as usize);
         // Not all white: axes, lines and text were drawn, in more than one colour.
         let non_white = pixels.chunks(3).filter(|p| p != &[255, 255, 255]).count();
         assert!(non_white > 1000, "{non_white}");
-        assert!(pixels.chunks(3).any(|p| p[2] > 200 && p[0] < 50), "no blue line");
-        assert!(pixels.chunks(3).any(|p| p[0] > 200 && p[2] < 50), "no red line");
+        assert!(
+            pixels.chunks(3).any(|p| p[2] > 200 && p[0] < 50),
+            "no blue line"
+        );
+        assert!(
+            pixels.chunks(3).any(|p| p[0] > 200 && p[2] < 50),
+            "no red line"
+        );
         let png = encode_png(&pixels).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let decoder = png::Decoder::new(std::io::Cursor::new(png));

@@ -92,7 +92,9 @@ impl Conn {
     /// Connects to `addr` and completes the TLS and HTTP handshakes.
     pub async fn open(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Result<Conn> {
         let setup = async {
-            let tcp = tokio::net::TcpStream::connect(addr).await.context("TCP connect")?;
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .context("TCP connect")?;
             tcp.set_nodelay(true)?;
             let name = ServerName::IpAddress(addr.ip().into());
             let tls = tokio_rustls::TlsConnector::from(config)
@@ -101,25 +103,43 @@ impl Conn {
                 .context("TLS handshake")?;
             let (_, state) = tls.get_ref();
             let kind = state.handshake_kind();
-            let kx = state.negotiated_key_exchange_group().map(|g| format!("{:?}", g.name()));
+            let kx = state
+                .negotiated_key_exchange_group()
+                .map(|g| format!("{:?}", g.name()));
             let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
                 .await
                 .context("HTTP handshake")?;
             let task = tokio::spawn(async move {
                 let _ = connection.await;
             });
-            Ok::<_, anyhow::Error>(Conn { sender, task, kind, kx })
+            Ok::<_, anyhow::Error>(Conn {
+                sender,
+                task,
+                kind,
+                kx,
+            })
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, setup).await.map_err(|_| anyhow!("connect timed out"))?
+        tokio::time::timeout(REQUEST_TIMEOUT, setup)
+            .await
+            .map_err(|_| anyhow!("connect timed out"))?
     }
 
     /// Sends one request and reads the whole reply; fails unless the status is 200.
     pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Bytes> {
         let exchange = async {
             self.sender.ready().await.context("connection closed")?;
-            let res = self.sender.send_request(req).await.context("sending request")?;
+            let res = self
+                .sender
+                .send_request(req)
+                .await
+                .context("sending request")?;
             let status = res.status();
-            let body = res.into_body().collect().await.context("reading reply")?.to_bytes();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .context("reading reply")?
+                .to_bytes();
             if status != StatusCode::OK {
                 bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
             }
@@ -246,7 +266,11 @@ impl Workload {
                 format!("{{\"message\":\"{message}\"}}")
             }
         };
-        Ok(Workload { op, keys, body: Bytes::from(body) })
+        Ok(Workload {
+            op,
+            keys,
+            body: Bytes::from(body),
+        })
     }
 
     /// The number of distinct keys the workload uses.
@@ -287,9 +311,15 @@ impl Workload {
         }
         let headers = req.headers_mut();
         headers.insert(header::HOST, header::HeaderValue::from_static("127.0.0.1"));
-        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
         if close {
-            headers.insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            headers.insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
         }
         req
     }
@@ -364,6 +394,8 @@ pub struct PhaseEnv<'a> {
     pub pki: &'a Path,
     /// Whether the server has audit logging on.
     pub audit: bool,
+    /// How long to wait for a quiet machine before a phase (zero: don't).
+    pub quiet_wait: Duration,
 }
 
 /// The figures of one phase.
@@ -413,6 +445,9 @@ pub struct PhaseResult {
     pub server_cores: f64,
     /// The load generator's own CPU time per request, µs.
     pub client_cpu_us: f64,
+    /// Average number of cores that other processes of the machine kept busy during the window
+    /// (anything clearly above zero means the figures were disturbed).
+    pub other_cores: f64,
     /// Peak resident memory of the server during the window, MB (10^6 bytes).
     pub peak_rss_mb: f64,
     /// Resident memory at the end of the window, MB.
@@ -489,14 +524,11 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
         .await
         .context("opening the idle connections")?;
     let busy = if spec.mode == Mode::KeepAlive {
-        open_many(env.addr, &config, spec.conns, None).await.context("opening the connections")?
+        open_many(env.addr, &config, spec.conns, None)
+            .await
+            .context("opening the connections")?
     } else {
-        // Workers of the new-connection modes connect per request; prime the session cache
-        // with one connection so that the first resumed handshakes have a ticket.
-        if spec.mode == Mode::NewConnResumed {
-            let mut conn = Conn::open(env.addr, Arc::clone(&config)).await?;
-            conn.send(spec.workload.request(spec.workload.fixed_key(), true)).await?;
-        }
+        // Workers of the new-connection modes connect per request.
         Vec::new()
     };
 
@@ -512,11 +544,25 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
             Mode::KeepAlive => {
                 let conn = busy.next().context("a busy connection is missing")?;
                 let config = Arc::clone(&config);
-                tokio::spawn(keep_alive_worker(conn, env.addr, config, workload, control, rng))
+                tokio::spawn(keep_alive_worker(
+                    conn, env.addr, config, workload, control, rng,
+                ))
             }
-            Mode::NewConnFull | Mode::NewConnResumed => {
+            Mode::NewConnFull => {
                 let config = Arc::clone(&config);
                 tokio::spawn(new_conn_worker(env.addr, config, workload, control, rng))
+            }
+            Mode::NewConnResumed => {
+                // Each worker is a client with its own session cache, as separate client
+                // processes are: a shared cache runs short of tickets (rustls keeps at most
+                // eight per server) when many connections start at once.
+                let mut own = (*config).clone();
+                own.resumption = Resumption::in_memory_sessions(64);
+                let own = Arc::new(own);
+                let mut conn = Conn::open(env.addr, Arc::clone(&own)).await?;
+                conn.send(workload.request(workload.fixed_key(), true))
+                    .await?;
+                tokio::spawn(new_conn_worker(env.addr, own, workload, control, rng))
             }
         };
         workers.push(handle);
@@ -528,6 +574,7 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
     proc::reset_peak(env.pid)?;
     let server0 = proc::cpu_time(Some(env.pid), env.tick)?;
     let client0 = proc::cpu_time(None, env.tick)?;
+    let machine0 = proc::machine_busy(env.tick)?;
     let t0 = Instant::now();
     control.store(MEASURE, Ordering::SeqCst);
     if sweep {
@@ -543,6 +590,7 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
     let elapsed = t0.elapsed();
     let server1 = proc::cpu_time(Some(env.pid), env.tick)?;
     let client1 = proc::cpu_time(None, env.tick)?;
+    let machine1 = proc::machine_busy(env.tick)?;
     let memory = proc::memory(env.pid)?;
     let threads = proc::threads(env.pid)?;
     let idle_open = idle.iter().filter(|c| !c.is_closed()).count();
@@ -558,20 +606,27 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
     }
     drop(idle);
 
-    Ok(summarize(spec, env, &total, Window {
-        elapsed,
-        server: server1.since(server0),
-        client: client1.since(client0),
-        memory,
-        threads,
-        idle_open,
-    }))
+    Ok(summarize(
+        spec,
+        env,
+        &total,
+        Window {
+            elapsed,
+            server: server1.since(server0),
+            client: client1.since(client0),
+            machine: machine1.saturating_sub(machine0),
+            memory,
+            threads,
+            idle_open,
+        },
+    ))
 }
 
 struct Window {
     elapsed: Duration,
     server: CpuTime,
     client: CpuTime,
+    machine: Duration,
     memory: proc::Memory,
     threads: u64,
     idle_open: usize,
@@ -606,6 +661,11 @@ fn summarize(spec: &PhaseSpec, env: &PhaseEnv<'_>, total: &WorkerStats, w: Windo
         server_sys_us: per_req(w.server.system),
         server_cores: w.server.total().as_secs_f64() / seconds.max(1e-9),
         client_cpu_us: per_req(w.client.total()),
+        other_cores: w
+            .machine
+            .saturating_sub(w.server.total() + w.client.total())
+            .as_secs_f64()
+            / seconds.max(1e-9),
         peak_rss_mb: w.memory.peak as f64 / MB,
         rss_mb: w.memory.rss as f64 / MB,
         server_threads: w.threads,
@@ -638,7 +698,9 @@ async fn keep_alive_worker(
         if control.load(Ordering::Relaxed) == STOP {
             break;
         }
-        let Some(key) = workload.next_key(&mut rng) else { break };
+        let Some(key) = workload.next_key(&mut rng) else {
+            break;
+        };
         let started = Instant::now();
         match conn.send(workload.request(key, false)).await {
             Ok(_) => {
@@ -676,7 +738,9 @@ async fn new_conn_worker(
         if control.load(Ordering::Relaxed) == STOP {
             break;
         }
-        let Some(key) = workload.next_key(&mut rng) else { break };
+        let Some(key) = workload.next_key(&mut rng) else {
+            break;
+        };
         let started = Instant::now();
         let result = async {
             let mut conn = Conn::open(addr, Arc::clone(&config)).await?;
@@ -722,8 +786,11 @@ pub async fn sealed_data_key(
     let reply = conn.send(generate.request(key, false)).await?;
     let json: serde_json::Value = serde_json::from_slice(&reply).context("generate reply")?;
     let field = |name: &str| -> Result<Vec<u8>> {
-        let text = json[name].as_str().with_context(|| format!("generate reply has no {name}"))?;
-        B64.decode(text).with_context(|| format!("generate reply: bad base64 in {name}"))
+        let text = json[name]
+            .as_str()
+            .with_context(|| format!("generate reply has no {name}"))?;
+        B64.decode(text)
+            .with_context(|| format!("generate reply: bad base64 in {name}"))
     };
     let plaintext = field("plaintext")?;
     let ciphertext = field("ciphertext")?;
@@ -755,16 +822,25 @@ mod tests {
         let close = w.request(3, true);
         assert_eq!(close.headers()[header::CONNECTION], "close");
         let body: serde_json::Value = serde_json::from_slice(&w.body).unwrap();
-        assert_eq!(B64.decode(body["context"].as_str().unwrap()).unwrap(), CONTEXT);
+        assert_eq!(
+            B64.decode(body["context"].as_str().unwrap()).unwrap(),
+            CONTEXT
+        );
 
         let d = Workload::new(Op::Decrypt, Keys::One(0), Some(b"sealed")).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
-        assert_eq!(B64.decode(body["ciphertext"].as_str().unwrap()).unwrap(), b"sealed");
+        assert_eq!(
+            B64.decode(body["ciphertext"].as_str().unwrap()).unwrap(),
+            b"sealed"
+        );
         assert!(Workload::new(Op::Decrypt, Keys::One(0), None).is_err());
         assert!(Workload::new(Op::Decrypt, Keys::Uniform(5), Some(b"x")).is_err());
 
         let h = Workload::new(Op::Hmac, Keys::One(0), None).unwrap();
-        assert_eq!(h.request(0, false).uri().path(), "/v1/key/hmac/bench-000000");
+        assert_eq!(
+            h.request(0, false).uri().path(),
+            "/v1/key/hmac/bench-000000"
+        );
     }
 
     #[test]

@@ -92,6 +92,10 @@ struct Args {
     /// A short smoke run: 0.2 s warm-up, 0.5 s phases, 10,000 keys, 256 idle connections.
     #[arg(long)]
     quick: bool,
+    /// Before each phase, wait up to this many seconds until other processes use less than
+    /// 0.1 core (on a shared machine); 0 = don't wait, only report the disturbance.
+    #[arg(long, default_value_t = 0, value_name = "SECS", value_parser = clap::value_parser!(u16).range(0..=3600))]
+    quiet_wait: u16,
 }
 
 fn main() -> ExitCode {
@@ -116,7 +120,10 @@ fn run(args: Args) -> Result<()> {
         bail!("--warmup must be within 0..60 s and --measure within 0.1..60 s");
     }
     let root = server::repo_root();
-    let pki = args.pki.clone().unwrap_or_else(|| root.join("testdata/pki"));
+    let pki = args
+        .pki
+        .clone()
+        .unwrap_or_else(|| root.join("testdata/pki"));
     let kes = match &args.kes {
         Some(path) => path.clone(),
         None => server::build_release(&root)?,
@@ -134,15 +141,25 @@ fn selected(args: &Args, group: Group) -> bool {
 }
 
 async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
-    let tmp = tempfile::Builder::new().prefix("kes-bench-").tempdir().context("temp dir")?;
+    let tmp = tempfile::Builder::new()
+        .prefix("kes-bench-")
+        .tempdir()
+        .context("temp dir")?;
     let keystore = tmp.path().join("keystore");
     {
         use std::os::unix::fs::DirBuilderExt as _;
-        std::fs::DirBuilder::new().mode(0o700).create(&keystore).context("keystore dir")?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&keystore)
+            .context("keystore dir")?;
     }
     let admin = server::identity_of(&pki.join("admin.crt"))?;
     let max_keys = usize::try_from(args.keys).unwrap_or(100_000);
-    let key_count = if selected(args, Group::Keys) { max_keys } else { 1 };
+    let key_count = if selected(args, Group::Keys) {
+        max_keys
+    } else {
+        1
+    };
     let started = Instant::now();
     server::write_keys(&keystore, 0..key_count, &admin)?;
     eprintln!(
@@ -165,14 +182,30 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
         measure,
     };
     let tick = proc::clock_tick();
+    let quiet_wait = Duration::from_secs(u64::from(args.quiet_wait));
     let mut phases: Vec<PhaseResult> = Vec::new();
 
     let config = |audit| {
-        server::config_yaml(&ConfigSpec { pki: pki.to_owned(), keystore: keystore.clone(), audit })
+        server::config_yaml(&ConfigSpec {
+            pki: pki.to_owned(),
+            keystore: keystore.clone(),
+            audit,
+        })
     };
     let mut srv = Server::start(kes, tmp.path(), &config(false)?)?;
-    eprintln!("kes server (pid {}) listening on {}, audit off", srv.pid(), srv.addr);
-    let env = PhaseEnv { addr: srv.addr, pid: srv.pid(), tick, pki, audit: false };
+    eprintln!(
+        "kes server (pid {}) listening on {}, audit off",
+        srv.pid(),
+        srv.addr
+    );
+    let env = PhaseEnv {
+        addr: srv.addr,
+        pid: srv.pid(),
+        tick,
+        pki,
+        audit: false,
+        quiet_wait,
+    };
     let admin_tls = load::client_config(pki, Who::Admin, false)?;
     let ciphertext = load::sealed_data_key(srv.addr, Arc::clone(&admin_tls), 0).await?;
     let generate = Workload::new(Op::Generate, Keys::One(0), None)?;
@@ -193,28 +226,52 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
         for (op, sealed) in ops {
             let workload = Workload::new(op, Keys::One(0), sealed)?;
             let name = format!("{} ×{conns}", op.as_str());
-            measure_phase(&spec(&name, &workload, Mode::KeepAlive, conns), &env, &mut srv, &mut phases)
-                .await?;
+            measure_phase(
+                &spec(&name, &workload, Mode::KeepAlive, conns),
+                &env,
+                &mut srv,
+                &mut phases,
+            )
+            .await?;
         }
     }
     if selected(args, Group::Policy) {
-        let mut s = spec(&format!("generate ×{conns}, policy identity"), &generate, Mode::KeepAlive, conns);
+        let mut s = spec(
+            &format!("generate ×{conns}, policy identity"),
+            &generate,
+            Mode::KeepAlive,
+            conns,
+        );
         s.who = Who::App;
         measure_phase(&s, &env, &mut srv, &mut phases).await?;
     }
     if selected(args, Group::Handshake) {
-        let full = spec(&format!("new conn/req, full TLS ×{conns}"), &generate, Mode::NewConnFull, conns);
+        let full = spec(
+            &format!("new conn/req, full TLS ×{conns}"),
+            &generate,
+            Mode::NewConnFull,
+            conns,
+        );
         measure_phase(&full, &env, &mut srv, &mut phases).await?;
-        let resumed =
-            spec(&format!("new conn/req, resumed TLS ×{conns}"), &generate, Mode::NewConnResumed, conns);
+        let resumed = spec(
+            &format!("new conn/req, resumed TLS ×{conns}"),
+            &generate,
+            Mode::NewConnResumed,
+            conns,
+        );
         measure_phase(&resumed, &env, &mut srv, &mut phases).await?;
     }
     let mut chart_points: Vec<(String, String)> = Vec::new();
     if selected(args, Group::Conns) {
         for n in [1usize, 256] {
             let name = format!("generate ×{n}");
-            measure_phase(&spec(&name, &generate, Mode::KeepAlive, n), &env, &mut srv, &mut phases)
-                .await?;
+            measure_phase(
+                &spec(&name, &generate, Mode::KeepAlive, n),
+                &env,
+                &mut srv,
+                &mut phases,
+            )
+            .await?;
         }
         chart_points = [1usize, conns, 256]
             .iter()
@@ -229,14 +286,28 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
             if n <= done {
                 continue;
             }
-            let sweep = Workload::new(Op::Generate, Keys::Sweep(n, Arc::new(AtomicUsize::new(done))), None)?;
-            let mut cold = spec(&format!("cold read of keys {done}..{n} ×{conns}"), &sweep, Mode::KeepAlive, conns);
+            let sweep = Workload::new(
+                Op::Generate,
+                Keys::Sweep(n, Arc::new(AtomicUsize::new(done))),
+                None,
+            )?;
+            let mut cold = spec(
+                &format!("cold read of keys {done}..{n} ×{conns}"),
+                &sweep,
+                Mode::KeepAlive,
+                conns,
+            );
             cold.measure = SWEEP_LIMIT;
             measure_phase(&cold, &env, &mut srv, &mut phases).await?;
             let uniform = Workload::new(Op::Generate, Keys::Uniform(n), None)?;
             let name = format!("generate ×{conns}, {n} keys");
-            measure_phase(&spec(&name, &uniform, Mode::KeepAlive, conns), &env, &mut srv, &mut phases)
-                .await?;
+            measure_phase(
+                &spec(&name, &uniform, Mode::KeepAlive, conns),
+                &env,
+                &mut srv,
+                &mut phases,
+            )
+            .await?;
             done = n;
         }
     }
@@ -253,14 +324,54 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
 
     if selected(args, Group::Audit) {
         let mut srv = Server::start(kes, tmp.path(), &config(true)?)?;
-        eprintln!("kes server (pid {}) listening on {}, audit on", srv.pid(), srv.addr);
-        let env = PhaseEnv { addr: srv.addr, pid: srv.pid(), tick, pki, audit: true };
-        let mut s = spec(&format!("generate ×{conns}, audit on"), &generate, Mode::KeepAlive, conns);
+        eprintln!(
+            "kes server (pid {}) listening on {}, audit on",
+            srv.pid(),
+            srv.addr
+        );
+        let env = PhaseEnv {
+            addr: srv.addr,
+            pid: srv.pid(),
+            tick,
+            pki,
+            audit: true,
+            quiet_wait,
+        };
+        let mut s = spec(
+            &format!("generate ×{conns}, audit on"),
+            &generate,
+            Mode::KeepAlive,
+            conns,
+        );
         s.warmup = warmup.max(Duration::from_secs(1));
         measure_phase(&s, &env, &mut srv, &mut phases).await?;
     }
 
     finish(args, phases, &chart_points, &idle_name)
+}
+
+/// Waits (at most `limit`) until the machine's load, apart from this process, is below 0.1 core.
+async fn wait_quiet(limit: Duration, tick: Duration) -> Result<()> {
+    const SAMPLE: Duration = Duration::from_millis(500);
+    let start = Instant::now();
+    let mut told = false;
+    while start.elapsed() < limit {
+        let machine0 = proc::machine_busy(tick)?;
+        let own0 = proc::cpu_time(None, tick)?.total();
+        tokio::time::sleep(SAMPLE).await;
+        let machine = proc::machine_busy(tick)?.saturating_sub(machine0);
+        let own = proc::cpu_time(None, tick)?.total().saturating_sub(own0);
+        let cores = machine.saturating_sub(own).as_secs_f64() / SAMPLE.as_secs_f64();
+        if cores < 0.1 {
+            return Ok(());
+        }
+        if !told {
+            eprintln!("waiting for the machine to become quiet ({cores:.2} cores busy elsewhere)");
+            told = true;
+        }
+    }
+    eprintln!("the machine did not become quiet within {limit:?}; measuring anyway");
+    Ok(())
 }
 
 /// Runs a phase, prints its line and keeps its result; fails if the server died.
@@ -270,13 +381,20 @@ async fn measure_phase(
     server: &mut Server,
     phases: &mut Vec<PhaseResult>,
 ) -> Result<()> {
+    if !env.quiet_wait.is_zero() {
+        wait_quiet(env.quiet_wait, env.tick).await?;
+    }
     let result = load::run_phase(spec, env)
         .await
         .with_context(|| format!("phase '{}'", spec.name))?;
     println!("{}", report::line(&result));
     server.check_alive()?;
     if result.requests == 0 {
-        bail!("phase '{}' completed no request; server stderr:\n{}", spec.name, server.stderr());
+        bail!(
+            "phase '{}' completed no request; server stderr:\n{}",
+            spec.name,
+            server.stderr()
+        );
     }
     phases.push(result);
     Ok(())
@@ -320,7 +438,11 @@ fn finish(
         .iter()
         .filter_map(|(label, name)| {
             let p = report::phase(&report.phases, name)?;
-            Some(chart::Point { label: label.clone(), rps: p.rps, p99_ms: p.p99_us / 1e3 })
+            Some(chart::Point {
+                label: label.clone(),
+                rps: p.rps,
+                p99_ms: p.p99_us / 1e3,
+            })
         })
         .collect();
     if points.len() >= 2 {

@@ -91,7 +91,40 @@ pub fn parse_stat(text: &str, tick: Duration) -> Result<CpuTime> {
     let utime = field(11, "utime")?;
     let stime = field(12, "stime")?;
     let ticks = |n: u64| tick.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-    Ok(CpuTime { user: ticks(utime), system: ticks(stime) })
+    Ok(CpuTime {
+        user: ticks(utime),
+        system: ticks(stime),
+    })
+}
+
+/// The CPU time all processes of the machine spent busy (user, nice, system, irq, softirq and
+/// steal of the `cpu` line of `/proc/stat`), so that load from other processes can be told
+/// apart from the server's and the load generator's.
+pub fn machine_busy(tick: Duration) -> Result<Duration> {
+    let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    parse_machine_busy(&text, tick)
+}
+
+/// Parses the `cpu` line of a `/proc/stat` text; see [`machine_busy`].
+pub fn parse_machine_busy(text: &str, tick: Duration) -> Result<Duration> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("/proc/stat has no cpu line")?;
+    let fields: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|f| f.parse::<u64>().context("malformed /proc/stat cpu line"))
+        .collect::<Result<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is already counted in user).
+    let busy: u64 = [0usize, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    if fields.len() < 8 {
+        bail!("malformed /proc/stat cpu line: {} fields", fields.len());
+    }
+    Ok(tick.saturating_mul(u32::try_from(busy).unwrap_or(u32::MAX)))
 }
 
 /// The memory figures of process `pid`.
@@ -107,7 +140,9 @@ pub fn parse_status(text: &str) -> Result<Memory> {
     let mut rss = None;
     let mut peak = None;
     for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else { continue };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
         let slot = match key {
             "VmRSS" => &mut rss,
             "VmHWM" => &mut peak,
@@ -190,15 +225,37 @@ mod tests {
     #[test]
     fn status_memory_lines() {
         let text = "Name:\tkes\nVmPeak:\t  100 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
-        assert_eq!(parse_status(text).unwrap(), Memory { rss: 1024 * 1024, peak: 2048 * 1024 });
+        assert_eq!(
+            parse_status(text).unwrap(),
+            Memory {
+                rss: 1024 * 1024,
+                peak: 2048 * 1024
+            }
+        );
         assert!(parse_status("Name:\tkes\n").is_err());
         assert!(parse_status("VmRSS:\tlots\nVmHWM:\t1 kB\n").is_err());
     }
 
     #[test]
+    fn machine_busy_counts_everything_but_idle_and_iowait() {
+        let text = "cpu  100 5 20 9000 50 1 2 3 0 0\ncpu0 50 2 10 4500 25 0 1 1 0 0\n";
+        let busy = parse_machine_busy(text, TICK).unwrap();
+        assert_eq!(busy, Duration::from_millis(10 * (100 + 5 + 20 + 1 + 2 + 3)));
+        assert!(parse_machine_busy("cpu0 1 2 3\n", TICK).is_err());
+        assert!(parse_machine_busy("cpu  1 2 3\n", TICK).is_err());
+        assert!(machine_busy(clock_tick()).unwrap() > Duration::ZERO);
+    }
+
+    #[test]
     fn since_never_goes_negative() {
-        let a = CpuTime { user: Duration::from_secs(2), system: Duration::from_secs(1) };
-        let b = CpuTime { user: Duration::from_secs(1), system: Duration::from_secs(3) };
+        let a = CpuTime {
+            user: Duration::from_secs(2),
+            system: Duration::from_secs(1),
+        };
+        let b = CpuTime {
+            user: Duration::from_secs(1),
+            system: Duration::from_secs(3),
+        };
         assert_eq!(b.since(a).user, Duration::ZERO);
         assert_eq!(b.since(a).system, Duration::from_secs(2));
     }

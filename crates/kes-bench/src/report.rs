@@ -114,7 +114,11 @@ pub fn phase<'a>(phases: &'a [PhaseResult], name: &str) -> Option<&'a PhaseResul
 pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
     let keepalive = |op: Op| {
         phases.iter().find(|p| {
-            p.mode == Mode::KeepAlive && p.op == op && p.conns == 16 && p.idle == 0 && p.keys == 1
+            p.mode == Mode::KeepAlive
+                && p.op == op
+                && p.conns == 16
+                && p.idle == 0
+                && p.keys == 1
                 && !p.audit
         })
     };
@@ -150,10 +154,22 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
             "peak RSS, 1,024 idle connections + 100,000 cached keys",
             64.0,
             "MB",
-            phase(phases, idle_phase).filter(|p| p.keys >= 100_000 || p.idle >= 1024).map(|p| p.peak_rss_mb),
+            phase(phases, idle_phase)
+                .filter(|p| p.keys >= 100_000 || p.idle >= 1024)
+                .map(|p| p.peak_rss_mb),
         ),
-        Target::new("p99 latency, 16 connections, generate", 2.0, "ms", gen16.map(|p| p.p99_us / 1e3)),
-        Target::new("p99 latency, 16 connections, decrypt", 2.0, "ms", dec16.map(|p| p.p99_us / 1e3)),
+        Target::new(
+            "p99 latency, 16 connections, generate",
+            2.0,
+            "ms",
+            gen16.map(|p| p.p99_us / 1e3),
+        ),
+        Target::new(
+            "p99 latency, 16 connections, decrypt",
+            2.0,
+            "ms",
+            dec16.map(|p| p.p99_us / 1e3),
+        ),
     ]
 }
 
@@ -182,14 +198,15 @@ pub fn markdown(report: &Report) -> String {
     out.push('\n');
     out.push_str(
         "| phase | op | mode | conns | idle | keys | req/s | p50 µs | p99 µs | max µs | \
-         server CPU µs/req (user+sys) | server cores | client CPU µs/req | peak RSS MB | errors |\n",
+         server CPU µs/req (user+sys) | server cores | client CPU µs/req | other load (cores) | \
+         peak RSS MB | errors |\n",
     );
-    out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for p in &report.phases {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} ({:.1}+{:.1}) | \
-             {:.2} | {:.1} | {:.1} | {} |",
+             {:.2} | {:.1} | {:.2} | {:.1} | {} |",
             p.name,
             p.op.as_str(),
             mode_text(p.mode),
@@ -205,12 +222,16 @@ pub fn markdown(report: &Report) -> String {
             p.server_sys_us,
             p.server_cores,
             p.client_cpu_us,
+            p.other_cores,
             p.peak_rss_mb,
             p.errors,
         );
     }
-    let handshakes: Vec<&PhaseResult> =
-        report.phases.iter().filter(|p| p.mode != Mode::KeepAlive).collect();
+    let handshakes: Vec<&PhaseResult> = report
+        .phases
+        .iter()
+        .filter(|p| p.mode != Mode::KeepAlive)
+        .collect();
     if !handshakes.is_empty() {
         out.push('\n');
         for p in handshakes {
@@ -234,7 +255,9 @@ pub fn markdown(report: &Report) -> String {
     }
     out.push_str("\n| target | limit | measured | margin | met |\n|---|--:|--:|--:|---|\n");
     for t in &report.targets {
-        let value = t.value.map_or_else(|| "not run".to_owned(), |v| format!("{v:.1} {}", t.unit));
+        let value = t
+            .value
+            .map_or_else(|| "not run".to_owned(), |v| format!("{v:.1} {}", t.unit));
         let met = match t.met {
             Some(true) => "yes",
             Some(false) => "**no**",
@@ -270,10 +293,21 @@ pub fn line(p: &PhaseResult) -> String {
         p.peak_rss_mb
     );
     if p.mode != Mode::KeepAlive {
-        let _ = write!(s, "  [{} full, {} resumed]", p.handshakes_full, p.handshakes_resumed);
+        let _ = write!(
+            s,
+            "  [{} full, {} resumed]",
+            p.handshakes_full, p.handshakes_resumed
+        );
     }
     if p.idle > 0 {
         let _ = write!(s, "  [{}/{} idle open]", p.idle_open_at_end, p.idle);
+    }
+    if p.other_cores > 0.1 {
+        let _ = write!(
+            s,
+            "  [DISTURBED: other processes used {:.2} cores]",
+            p.other_cores
+        );
     }
     if p.errors > 0 {
         let _ = write!(
@@ -316,6 +350,7 @@ mod tests {
             server_sys_us: cpu * 0.3,
             server_cores: 1.0,
             client_cpu_us: 10.0,
+            other_cores: 0.0,
             peak_rss_mb: 20.0,
             rss_mb: 19.0,
             server_threads: 4,
@@ -347,7 +382,14 @@ mod tests {
 
     #[test]
     fn markdown_lists_every_phase_and_target() {
-        let phases = vec![result("generate", Op::Generate, Mode::KeepAlive, 16, 12.0, 1500.0)];
+        let phases = vec![result(
+            "generate",
+            Op::Generate,
+            Mode::KeepAlive,
+            16,
+            12.0,
+            1500.0,
+        )];
         let report = Report {
             command: "kes-bench".into(),
             machine: Machine::detect(),
@@ -358,7 +400,9 @@ mod tests {
         };
         let md = markdown(&report);
         assert!(md.contains("| generate | generate | keep-alive | 16 |"));
-        assert!(md.contains("| server CPU per keep-alive generate | ≤ 14 µs | 12.0 µs | -14 % | yes |"));
+        assert!(
+            md.contains("| server CPU per keep-alive generate | ≤ 14 µs | 12.0 µs | -14 % | yes |")
+        );
         assert!(md.contains("not run"));
         assert!(report.machine.cores >= 1);
     }

@@ -31,7 +31,13 @@ pub fn build_release(root: &Path) -> Result<PathBuf> {
     eprintln!("building the release server: cargo build --release -p kes");
     let out = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--release", "-p", "kes", "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "kes",
+            "--message-format=json-render-diagnostics",
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -41,10 +47,14 @@ pub fn build_release(root: &Path) -> Result<PathBuf> {
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in stdout.lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         let is_kes_bin = msg["reason"] == "compiler-artifact"
             && msg["target"]["name"] == "kes"
-            && msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin"));
+            && msg["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"));
         if is_kes_bin && let Some(exe) = msg["executable"].as_str() {
             return Ok(PathBuf::from(exe));
         }
@@ -87,7 +97,8 @@ pub fn write_keys(dir: &Path, range: std::ops::Range<usize>, created_by: &str) -
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
-        file.write_all(record.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(record.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -179,7 +190,11 @@ impl Server {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
-                return Ok(Server { child, addr, stderr });
+                return Ok(Server {
+                    child,
+                    addr,
+                    stderr,
+                });
             }
             if let Ok(Some(status)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(100));
@@ -231,7 +246,11 @@ fn drain_stderr(pipe: impl std::io::Read, keep: &Mutex<String>, tx: &mpsc::Sende
     loop {
         line.clear();
         // Bounded: one line is at most 64 KiB; the rest of a longer line is read as the next.
-        match reader.by_ref().take(STDERR_KEEP as u64).read_line(&mut line) {
+        match reader
+            .by_ref()
+            .take(STDERR_KEEP as u64)
+            .read_line(&mut line)
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -282,19 +301,30 @@ mod tests {
             assert_eq!(key.algorithm(), KeyType::Aes256);
         }
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.path().join(key_name(1))).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(key_name(1)))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
     fn config_names_the_admin_and_the_keystore() {
         let pki = repo_root().join("testdata/pki");
-        let spec = ConfigSpec { pki: pki.clone(), keystore: "/tmp/ks".into(), audit: false };
+        let spec = ConfigSpec {
+            pki: pki.clone(),
+            keystore: "/tmp/ks".into(),
+            audit: false,
+        };
         let yaml = config_yaml(&spec).unwrap();
         assert!(yaml.contains(&identity_of(&pki.join("admin.crt")).unwrap()));
         assert!(yaml.contains("audit: off"));
         assert!(yaml.contains("path: /tmp/ks"));
-        let audit = config_yaml(&ConfigSpec { audit: true, ..spec }).unwrap();
+        let audit = config_yaml(&ConfigSpec {
+            audit: true,
+            ..spec
+        })
+        .unwrap();
         assert!(audit.contains("audit: on"));
     }
 }

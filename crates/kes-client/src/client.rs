@@ -11,8 +11,8 @@ use kes_api::{
     DescribeKeyResponse, DescribePolicyResponse, EncryptRequest, EncryptResponse, ErrorEvent,
     GenerateRequest, GenerateResponse, HmacRequest, HmacResponse, ImportRequest,
     ListIdentitiesResponse, ListKeysResponse, ListPoliciesResponse, PolicyAssignRequest,
-    PolicyWriteRequest, ReadPolicyResponse, SelfDescribeResponse, StatusResponse,
-    VersionResponse, WireBody, paths,
+    PolicyWriteRequest, ReadPolicyResponse, SelfDescribeResponse, StatusResponse, VersionResponse,
+    WireBody, paths,
 };
 use kes_crypto::ApiKey;
 use reqwest::Method;
@@ -20,13 +20,13 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use crate::Error;
 use crate::endpoint::{self, Endpoint, Endpoints};
 use crate::error::{error_from_reqwest, error_from_response};
 use crate::path::{list_path, resource_path};
 use crate::retry::{RetryPolicy, is_failover_status, is_retryable_status, random_u64};
 use crate::stream::EventStream;
 use crate::tls::{self, Credentials};
-use crate::Error;
 
 /// Largest body read from an ordinary answer (and from error answers, as the Go SDK).
 const MAX_BODY: usize = 1 << 20;
@@ -79,7 +79,10 @@ impl fmt::Debug for ClientBuilder {
             .field("credentials", &credentials)
             .field("ca_pems", &self.ca_pems.len())
             .field("ca_files", &self.ca_files)
-            .field("danger_accept_invalid_certs", &self.danger_accept_invalid_certs)
+            .field(
+                "danger_accept_invalid_certs",
+                &self.danger_accept_invalid_certs,
+            )
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
@@ -206,8 +209,11 @@ impl ClientBuilder {
         if self.endpoints.is_empty() {
             return Err(Error::NoEndpoints);
         }
-        let endpoints: Vec<Endpoint> =
-            self.endpoints.iter().map(|e| endpoint::normalize(e)).collect::<Result<_, _>>()?;
+        let endpoints: Vec<Endpoint> = self
+            .endpoints
+            .iter()
+            .map(|e| endpoint::normalize(e))
+            .collect::<Result<_, _>>()?;
 
         let mut roots = Vec::new();
         for pem in &self.ca_pems {
@@ -231,13 +237,15 @@ impl ClientBuilder {
             .https_only(true)
             .no_proxy()
             .connect_timeout(self.connect_timeout)
+            .redirect(same_origin_redirects())
             .user_agent(concat!("kes-rs-client/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Setup { cause: e.to_string() })?;
+            .map_err(|e| Error::Setup {
+                cause: e.to_string(),
+            })?;
 
-        // Truncation on 32-bit targets is fine: the value only picks a start position.
-        #[allow(clippy::cast_possible_truncation)]
-        let start = random_u64() as usize;
+        // 32 random bits fit a usize everywhere; the value only picks a start position.
+        let start = usize::try_from(random_u64() & u64::from(u32::MAX)).unwrap_or(0);
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -247,6 +255,25 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// Follows at most 5 redirects, and only to the same scheme, host and port. Go KES servers
+/// redirect `GET /v1/key/list` to `/v1/key/list/`; a redirect elsewhere could carry a
+/// request body (plaintext, with 307/308) to another host, so it is not followed and its
+/// answer is returned as an error.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if !same_origin || attempt.previous().len() > 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn ca_certificates(
@@ -303,7 +330,13 @@ struct Request {
 
 impl Request {
     fn new(method: Method, path: impl Into<String>) -> Self {
-        Self { method, path: path.into(), body: None, json: false, streaming: false }
+        Self {
+            method,
+            path: path.into(),
+            body: None,
+            json: false,
+            streaming: false,
+        }
     }
 
     fn json_body<T: WireBody>(mut self, body: &T) -> Self {
@@ -315,7 +348,9 @@ impl Request {
     /// A body holding secrets: its buffer is wiped when the last reference (ours or the
     /// HTTP stack's) is dropped.
     fn secret_json_body<T: WireBody>(mut self, body: &T) -> Self {
-        self.body = Some(Bytes::from_owner(SecretBytes(kes_api::encode_json_secret(body))));
+        self.body = Some(Bytes::from_owner(SecretBytes(kes_api::encode_json_secret(
+            body,
+        ))));
         self.json = true;
         self
     }
@@ -352,7 +387,8 @@ impl Client {
 
     /// `GET /version`: the server's version.
     pub async fn version(&self) -> Result<VersionResponse, Error> {
-        self.json(Request::new(Method::GET, paths::VERSION), MAX_BODY).await
+        self.json(Request::new(Method::GET, paths::VERSION), MAX_BODY)
+            .await
     }
 
     /// `GET /v1/ready`: succeeds when the server can reach its keystore.
@@ -362,12 +398,14 @@ impl Client {
 
     /// `GET /v1/status`: server and keystore status.
     pub async fn status(&self) -> Result<StatusResponse, Error> {
-        self.json(Request::new(Method::GET, paths::STATUS), MAX_BODY).await
+        self.json(Request::new(Method::GET, paths::STATUS), MAX_BODY)
+            .await
     }
 
     /// `GET /v1/api`: the server's routes.
     pub async fn api(&self) -> Result<Vec<ApiRoute>, Error> {
-        self.json(Request::new(Method::GET, paths::API), MAX_BODY).await
+        self.json(Request::new(Method::GET, paths::API), MAX_BODY)
+            .await
     }
 
     /// `GET /v1/metrics`: Prometheus metrics in text exposition format.
@@ -397,8 +435,12 @@ impl Client {
     /// [`Error::KeyExists`] if the name is taken.
     pub async fn import_key(&self, name: &str, key: &[u8], cipher: &str) -> Result<(), Error> {
         let path = resource_path(paths::KEY_IMPORT, "key name", name)?;
-        let body = ImportRequest { key: Zeroizing::new(key.to_vec()), cipher: cipher.to_owned() };
-        self.empty(Request::new(Method::POST, path).secret_json_body(&body)).await
+        let body = ImportRequest {
+            key: Zeroizing::new(key.to_vec()),
+            cipher: cipher.to_owned(),
+        };
+        self.empty(Request::new(Method::POST, path).secret_json_body(&body))
+            .await
     }
 
     /// `GET /v1/key/describe/<name>`: the key's algorithm, creation time and creator.
@@ -412,7 +454,9 @@ impl Client {
     /// `continue_at` means the server returned only the first page.
     pub async fn list_keys(&self, prefix: &str) -> Result<ListKeysResponse, Error> {
         let path = list_path(paths::KEY_LIST, prefix)?;
-        let (names, continue_at) = self.list(Request::new(Method::GET, path), "names", "name").await?;
+        let (names, continue_at) = self
+            .list(Request::new(Method::GET, path), "names", "name")
+            .await?;
         Ok(ListKeysResponse { names, continue_at })
     }
 
@@ -427,15 +471,28 @@ impl Client {
     /// `POST /v1/key/generate/<name>`: a new 256-bit data key, in plaintext and encrypted
     /// with the named key. `context` (may be empty) is bound to the ciphertext and must be
     /// given again to decrypt it.
-    pub async fn generate_key(&self, name: &str, context: &[u8]) -> Result<GenerateResponse, Error> {
+    pub async fn generate_key(
+        &self,
+        name: &str,
+        context: &[u8],
+    ) -> Result<GenerateResponse, Error> {
         let path = resource_path(paths::KEY_GENERATE, "key name", name)?;
-        let body = GenerateRequest { context: context.to_vec(), version: String::new() };
-        self.json(Request::new(Method::POST, path).json_body(&body), MAX_BODY).await
+        let body = GenerateRequest {
+            context: context.to_vec(),
+            version: String::new(),
+        };
+        self.json(Request::new(Method::POST, path).json_body(&body), MAX_BODY)
+            .await
     }
 
     /// `POST /v1/key/encrypt/<name>`: encrypts `plaintext` (with `context` as associated
     /// data; may be empty) and returns the ciphertext.
-    pub async fn encrypt(&self, name: &str, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, Error> {
+    pub async fn encrypt(
+        &self,
+        name: &str,
+        plaintext: &[u8],
+        context: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         let path = resource_path(paths::KEY_ENCRYPT, "key name", name)?;
         let body = EncryptRequest {
             plaintext: Zeroizing::new(plaintext.to_vec()),
@@ -463,8 +520,9 @@ impl Client {
             context: context.to_vec(),
             version: String::new(),
         };
-        let resp: DecryptResponse =
-            self.json(Request::new(Method::POST, path).json_body(&body), MAX_BODY).await?;
+        let resp: DecryptResponse = self
+            .json(Request::new(Method::POST, path).json_body(&body), MAX_BODY)
+            .await?;
         Ok(resp.plaintext)
     }
 
@@ -474,7 +532,10 @@ impl Client {
     /// 2024 answer 404 or 501.
     pub async fn hmac(&self, name: &str, message: &[u8]) -> Result<Vec<u8>, Error> {
         let path = resource_path(paths::KEY_HMAC, "key name", name)?;
-        let body = HmacRequest { message: Zeroizing::new(message.to_vec()), version: String::new() };
+        let body = HmacRequest {
+            message: Zeroizing::new(message.to_vec()),
+            version: String::new(),
+        };
         // Like the SDK: PUT, and no Content-Type header.
         let mut req = Request::new(Method::PUT, path).secret_json_body(&body);
         req.json = false;
@@ -503,15 +564,21 @@ impl Client {
     /// `GET /v1/policy/list/<prefix>`: names of the policies starting with `prefix`.
     pub async fn list_policies(&self, prefix: &str) -> Result<ListPoliciesResponse, Error> {
         let path = list_path(paths::POLICY_LIST, prefix)?;
-        let (names, continue_at) = self.list(Request::new(Method::GET, path), "names", "name").await?;
-        Ok(ListPoliciesResponse { names, continue_at: continue_at.unwrap_or_default() })
+        let (names, continue_at) = self
+            .list(Request::new(Method::GET, path), "names", "name")
+            .await?;
+        Ok(ListPoliciesResponse {
+            names,
+            continue_at: continue_at.unwrap_or_default(),
+        })
     }
 
     /// `POST /v1/policy/write/<name>`: creates or replaces a policy (runtime admin API of
     /// older servers and of servers that re-add it, spec §3.1).
     pub async fn write_policy(&self, name: &str, policy: &PolicyWriteRequest) -> Result<(), Error> {
         let path = resource_path(paths::POLICY_WRITE, "policy name", name)?;
-        self.empty(Request::new(Method::POST, path).json_body(policy)).await
+        self.empty(Request::new(Method::POST, path).json_body(policy))
+            .await
     }
 
     /// `DELETE /v1/policy/delete/<name>` (runtime admin API, spec §3.1).
@@ -524,8 +591,11 @@ impl Client {
     /// `policy` (runtime admin API, spec §3.1).
     pub async fn assign_policy(&self, policy: &str, identity: &str) -> Result<(), Error> {
         let path = resource_path(paths::POLICY_ASSIGN, "policy name", policy)?;
-        let body = PolicyAssignRequest { identity: identity.to_owned() };
-        self.empty(Request::new(Method::POST, path).json_body(&body)).await
+        let body = PolicyAssignRequest {
+            identity: identity.to_owned(),
+        };
+        self.empty(Request::new(Method::POST, path).json_body(&body))
+            .await
     }
 
     // ---- identities ---------------------------------------------------------------------
@@ -533,22 +603,33 @@ impl Client {
     /// `GET /v1/identity/describe/<identity>`.
     ///
     /// [`Error::IdentityNotFound`] if the identity is neither the admin nor assigned.
-    pub async fn describe_identity(&self, identity: &str) -> Result<DescribeIdentityResponse, Error> {
+    pub async fn describe_identity(
+        &self,
+        identity: &str,
+    ) -> Result<DescribeIdentityResponse, Error> {
         let path = resource_path(paths::IDENTITY_DESCRIBE, "identity", identity)?;
         self.json(Request::new(Method::GET, path), MAX_BODY).await
     }
 
     /// `GET /v1/identity/self/describe`: the caller's identity, role and policy.
     pub async fn describe_self(&self) -> Result<SelfDescribeResponse, Error> {
-        self.json(Request::new(Method::GET, paths::IDENTITY_SELF_DESCRIBE), MAX_BODY).await
+        self.json(
+            Request::new(Method::GET, paths::IDENTITY_SELF_DESCRIBE),
+            MAX_BODY,
+        )
+        .await
     }
 
     /// `GET /v1/identity/list/<prefix>`: identities starting with `prefix`.
     pub async fn list_identities(&self, prefix: &str) -> Result<ListIdentitiesResponse, Error> {
         let path = list_path(paths::IDENTITY_LIST, prefix)?;
-        let (identities, continue_at) =
-            self.list(Request::new(Method::GET, path), "identities", "identity").await?;
-        Ok(ListIdentitiesResponse { identities, continue_at: continue_at.unwrap_or_default() })
+        let (identities, continue_at) = self
+            .list(Request::new(Method::GET, path), "identities", "identity")
+            .await?;
+        Ok(ListIdentitiesResponse {
+            identities,
+            continue_at: continue_at.unwrap_or_default(),
+        })
     }
 
     /// `DELETE /v1/identity/delete/<identity>`: removes an identity's policy binding
@@ -604,8 +685,8 @@ impl Client {
         legacy_field: &str,
     ) -> Result<(Vec<String>, Option<String>), Error> {
         let answer = self.send(req).await?;
-        let ndjson = content_type(&answer.response)
-            .is_some_and(|ct| ct.starts_with("application/x-ndjson"));
+        let ndjson =
+            content_type(&answer.response).is_some_and(|ct| ct.starts_with("application/x-ndjson"));
         let endpoint = answer.endpoint;
         let body = read_body(answer.response, MAX_LIST_BODY, &endpoint).await?;
         if ndjson {
@@ -634,13 +715,18 @@ impl Client {
         let several = endpoints.len() > 1;
         let mut last_error = Error::NoEndpoints;
         for index in endpoints.order(Instant::now()) {
-            let Some(endpoint) = endpoints.get(index) else { continue };
+            let Some(endpoint) = endpoints.get(index) else {
+                continue;
+            };
             match self.send_with_retries(endpoint, &req).await {
                 Ok(response) if response.status().as_u16() == 200 => {
                     if several {
                         endpoints.mark_ok(index);
                     }
-                    return Ok(Answer { response, endpoint: endpoint.base.clone() });
+                    return Ok(Answer {
+                        response,
+                        endpoint: endpoint.base.clone(),
+                    });
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
@@ -684,7 +770,11 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, endpoint: &Endpoint, req: &Request) -> Result<reqwest::Response, Error> {
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        req: &Request,
+    ) -> Result<reqwest::Response, Error> {
         let url = format!("{}{}", endpoint.base, req.path);
         let mut builder = self.inner.http.request(req.method.clone(), &url);
         if let Some(body) = &req.body {
@@ -697,7 +787,9 @@ impl Client {
         match (self.inner.timeout, req.streaming) {
             (Some(timeout), true) => match tokio::time::timeout(timeout, builder.send()).await {
                 Ok(result) => result.map_err(to_error),
-                Err(_) => Err(Error::Timeout { endpoint: endpoint.base.clone() }),
+                Err(_) => Err(Error::Timeout {
+                    endpoint: endpoint.base.clone(),
+                }),
             },
             (Some(timeout), false) => builder.timeout(timeout).send().await.map_err(to_error),
             (None, _) => builder.send().await.map_err(to_error),
@@ -706,7 +798,10 @@ impl Client {
 }
 
 fn content_type(response: &reqwest::Response) -> Option<&str> {
-    response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 fn decode_json<T: DeserializeOwned>(body: &[u8], endpoint: &str) -> Result<T, Error> {
@@ -760,8 +855,10 @@ async fn read_body_inner(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let mut buf = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(512).min(limit)));
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| error_from_reqwest(&e, endpoint))?
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| error_from_reqwest(&e, endpoint))?
     {
         let room = limit - buf.len();
         if chunk.len() > room {
@@ -792,13 +889,22 @@ fn extend_wiped(buf: &mut Zeroizing<Vec<u8>>, data: &[u8]) {
 /// Parses an NDJSON listing of older servers: one object per line with the name under
 /// `field` (matched case-insensitively: servers up to v0.17 wrote `Name`), or an `error`.
 fn legacy_list(body: &[u8], field: &str, endpoint: &str) -> Result<Vec<String>, Error> {
-    let decode_err = |reason: String| Error::Decode { endpoint: endpoint.to_owned(), reason };
+    let decode_err = |reason: String| Error::Decode {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
     let mut names = Vec::new();
-    for line in body.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+    for line in body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
         let object: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(line).map_err(|e| decode_err(e.to_string()))?;
         let get = |name: &str| {
-            object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
+            object
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str())
         };
         if let Some(error) = get("error").filter(|e| !e.is_empty()) {
             return Err(decode_err(format!("listing failed: {error}")));
@@ -811,19 +917,26 @@ fn legacy_list(body: &[u8], field: &str, endpoint: &str) -> Result<Vec<String>, 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
     #[test]
     fn legacy_ndjson_listings() {
-        let body = b"{\"name\":\"a\",\"created_at\":\"0001-01-01T00:00:00Z\"}\n{\"name\":\"b\"}\n\n";
+        let body =
+            b"{\"name\":\"a\",\"created_at\":\"0001-01-01T00:00:00Z\"}\n{\"name\":\"b\"}\n\n";
         assert_eq!(legacy_list(body, "name", "e").unwrap(), ["a", "b"]);
         let v017 = b"{\"Name\":\"k1\"}\n{\"Name\":\"k2\"}\n";
         assert_eq!(legacy_list(v017, "name", "e").unwrap(), ["k1", "k2"]);
         let ids = b"{\"identity\":\"abc\",\"policy\":\"p\"}\n";
         assert_eq!(legacy_list(ids, "identity", "e").unwrap(), ["abc"]);
-        let err = legacy_list(b"{\"name\":\"a\"}\n{\"error\":\"boom\"}\n", "name", "e").unwrap_err();
+        let err =
+            legacy_list(b"{\"name\":\"a\"}\n{\"error\":\"boom\"}\n", "name", "e").unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");
         assert!(legacy_list(b"not json\n", "name", "e").is_err());
     }
@@ -839,33 +952,53 @@ mod tests {
 
     #[test]
     fn builder_validates_its_input() {
-        assert_eq!(ClientBuilder::new().build().unwrap_err(), Error::NoEndpoints);
+        assert_eq!(
+            ClientBuilder::new().build().unwrap_err(),
+            Error::NoEndpoints
+        );
         assert!(matches!(
             Client::builder().endpoint("ftp://x:1").build().unwrap_err(),
             Error::InvalidEndpoint { .. }
         ));
         assert!(matches!(
-            Client::builder().endpoint("127.0.0.1:7373").ca_pem("no pem").build().unwrap_err(),
+            Client::builder()
+                .endpoint("127.0.0.1:7373")
+                .ca_pem("no pem")
+                .build()
+                .unwrap_err(),
             Error::InvalidCaCertificate { .. }
         ));
         assert!(matches!(
-            Client::builder().endpoint("127.0.0.1:7373").ca_file("/nonexistent/ca.pem").build().unwrap_err(),
+            Client::builder()
+                .endpoint("127.0.0.1:7373")
+                .ca_file("/nonexistent/ca.pem")
+                .build()
+                .unwrap_err(),
             Error::Io { .. }
         ));
         assert!(matches!(
-            Client::builder().endpoint("127.0.0.1:7373").certificate("x", "y").build().unwrap_err(),
+            Client::builder()
+                .endpoint("127.0.0.1:7373")
+                .certificate("x", "y")
+                .build()
+                .unwrap_err(),
             Error::InvalidCredentials { .. }
         ));
         let client = Client::builder()
             .endpoints(["127.0.0.1:7373", "http://localhost:7374"])
             .build()
             .unwrap();
-        assert_eq!(client.endpoints(), ["https://127.0.0.1:7373", "https://localhost:7374"]);
+        assert_eq!(
+            client.endpoints(),
+            ["https://127.0.0.1:7373", "https://localhost:7374"]
+        );
     }
 
     #[test]
     fn debug_output_hides_credentials() {
-        let b = ClientBuilder::new().certificate("CERT", "SUPER-SECRET-KEY").endpoint("h:1");
+        let b = ClientBuilder::new()
+            .certificate("CERT", "SUPER-SECRET-KEY")
+            .endpoint("h:1");
         let text = format!("{b:?}");
         assert!(!text.contains("SUPER-SECRET"), "{text}");
         assert!(text.contains("certificate"), "{text}");

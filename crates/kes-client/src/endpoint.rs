@@ -60,7 +60,10 @@ pub(crate) fn normalize(input: &str) -> Result<Endpoint, Error> {
 /// brackets). The Go SDK also ranks local interface addresses and the local subnet (with
 /// DNS lookups); we keep to what needs no lookup.
 fn is_local_host(host: &str) -> bool {
-    let ip = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     host.eq_ignore_ascii_case("localhost") || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -77,7 +80,11 @@ pub(crate) struct Endpoints {
 impl Endpoints {
     pub(crate) fn new(list: Vec<Endpoint>, start: usize) -> Self {
         let n = list.len();
-        Self { list, cooldown_until: Mutex::new(vec![None; n]), next: AtomicUsize::new(start) }
+        Self {
+            list,
+            cooldown_until: Mutex::new(vec![None; n]),
+            next: AtomicUsize::new(start),
+        }
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&Endpoint> {
@@ -113,7 +120,13 @@ impl Endpoints {
         let candidates: Vec<usize> = local.iter().copied().chain(rotated.copied()).collect();
 
         let cooldowns = self.cooldowns();
-        let cooling = |i: &usize| cooldowns.get(*i).copied().flatten().is_some_and(|t| now < t);
+        let cooling = |i: &usize| {
+            cooldowns
+                .get(*i)
+                .copied()
+                .flatten()
+                .is_some_and(|t| now < t)
+        };
         let (cool, healthy): (Vec<usize>, Vec<usize>) = candidates.into_iter().partition(cooling);
         healthy.into_iter().chain(cool).collect()
     }
@@ -138,12 +151,19 @@ impl Endpoints {
 
     fn cooldowns(&self) -> std::sync::MutexGuard<'_, Vec<Option<Instant>>> {
         // The data is a plain list of instants; a panic elsewhere cannot leave it invalid.
-        self.cooldown_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cooldown_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -151,13 +171,21 @@ mod tests {
     fn normalizes_like_the_kes_cli() {
         let cases = [
             ("127.0.0.1:7373", "https://127.0.0.1:7373", true),
-            (" https://kes.example.com:7373 ", "https://kes.example.com:7373", false),
+            (
+                " https://kes.example.com:7373 ",
+                "https://kes.example.com:7373",
+                false,
+            ),
             ("http://10.1.2.3:7373", "https://10.1.2.3:7373", false),
             ("HTTPS://Localhost:7373/", "https://localhost:7373", true),
             ("[::1]:7373", "https://[::1]:7373", true),
             ("[2001:db8::1]:7373", "https://[2001:db8::1]:7373", false),
             ("kes.example.com", "https://kes.example.com", false),
-            ("https://proxy.example.com/kes/", "https://proxy.example.com/kes", false),
+            (
+                "https://proxy.example.com/kes/",
+                "https://proxy.example.com/kes",
+                false,
+            ),
             ("127.1.2.3:1", "https://127.1.2.3:1", true),
         ];
         for (input, base, local) in cases {
@@ -168,7 +196,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_endpoints() {
-        for input in ["", "  ", "ftp://host:1", "https://", "host:notaport", "https://h:1/?q=1", "https://u:p@h:1"] {
+        for input in [
+            "",
+            "  ",
+            "ftp://host:1",
+            "https://",
+            "host:notaport",
+            "https://h:1/?q=1",
+            "https://u:p@h:1",
+        ] {
             assert!(
                 matches!(normalize(input), Err(Error::InvalidEndpoint { .. })),
                 "{input:?} was accepted"
@@ -207,7 +243,10 @@ mod tests {
         eps.mark_failed(0, t0);
         // During the cooldown, a is tried last (second pass), not first.
         assert_eq!(eps.order_at(t0, 0), vec![1, 2, 0]);
-        assert_eq!(eps.order_at(t0 + COOLDOWN - Duration::from_millis(1), 0), vec![1, 2, 0]);
+        assert_eq!(
+            eps.order_at(t0 + COOLDOWN - Duration::from_millis(1), 0),
+            vec![1, 2, 0]
+        );
         // After it, a is back in its round-robin place.
         assert_eq!(eps.order_at(t0 + COOLDOWN, 0), vec![0, 1, 2]);
         // All failing: all are still tried, in round-robin order.

@@ -163,7 +163,10 @@ impl Error {
     /// Whether the same endpoint is worth asking again: network failures other than TLS
     /// failures (which repeat deterministically).
     pub(crate) fn is_retryable(&self) -> bool {
-        matches!(self, Self::Connect { .. } | Self::Timeout { .. } | Self::Transport { .. })
+        matches!(
+            self,
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Transport { .. }
+        )
     }
 }
 
@@ -213,18 +216,30 @@ pub(crate) fn error_from_reqwest(err: &reqwest::Error, endpoint: &str) -> Error 
         return Error::Timeout { endpoint };
     }
     if let Some(tls) = find_rustls_error(err) {
-        return Error::Tls { endpoint, cause: tls.to_string() };
+        return Error::Tls {
+            endpoint,
+            cause: tls.to_string(),
+        };
     }
     // The TLS stream reports some failures (alerts received after the handshake, such as
     // `CertificateRequired` when the server rejects our certificate) as `InvalidData` I/O
     // errors carrying only the rustls error's text.
     if has_io_kind(err, std::io::ErrorKind::InvalidData) {
-        return Error::Tls { endpoint, cause: root_cause(err) };
+        return Error::Tls {
+            endpoint,
+            cause: root_cause(err),
+        };
     }
     if err.is_connect() {
-        return Error::Connect { endpoint, cause: root_cause(err) };
+        return Error::Connect {
+            endpoint,
+            cause: root_cause(err),
+        };
     }
-    Error::Transport { endpoint, cause: cause_chain(err) }
+    Error::Transport {
+        endpoint,
+        cause: cause_chain(err),
+    }
 }
 
 /// Walks the source chain, looking through `io::Error` wrappers (whose `source()` skips the
@@ -235,7 +250,10 @@ fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        current = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn StdError + 'static)),
             None => e.source(),
         };
@@ -246,7 +264,9 @@ fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls
 fn has_io_kind(err: &(dyn StdError + 'static), kind: std::io::ErrorKind) -> bool {
     let mut current = Some(err);
     while let Some(e) = current {
-        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == kind) {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+        {
             return true;
         }
         current = e.source();
@@ -265,7 +285,11 @@ fn cause_chain(err: &(dyn StdError + 'static)) -> String {
         }
         current = e.source();
     }
-    if parts.is_empty() { err.to_string() } else { parts.join(": ") }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
 }
 
 /// The innermost cause, e.g. `Connection refused (os error 111)`.
@@ -278,7 +302,12 @@ fn root_cause(err: &(dyn StdError + 'static)) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -294,24 +323,42 @@ mod tests {
             (400, "key already exists", Error::KeyExists),
             (400, "key does already exist", Error::KeyExists),
             (404, "key does not exist", Error::KeyNotFound),
-            (403, "not authorized: insufficient permissions", Error::NotAllowed),
+            (
+                403,
+                "not authorized: insufficient permissions",
+                Error::NotAllowed,
+            ),
             (403, "prohibited by policy", Error::NotAllowed),
-            (400, "decryption failed: ciphertext is not authentic", Error::DecryptionFailed),
+            (
+                400,
+                "decryption failed: ciphertext is not authentic",
+                Error::DecryptionFailed,
+            ),
             (404, "policy does not exist", Error::PolicyNotFound),
             (404, "identity does not exist", Error::IdentityNotFound),
         ];
         for (status, msg, want) in cases {
-            assert_eq!(error_from_response(status, JSON, &json_body(msg)), want, "{msg}");
+            assert_eq!(
+                error_from_response(status, JSON, &json_body(msg)),
+                want,
+                "{msg}"
+            );
             // The same text with another status is not the typed error.
             let other = if status == 404 { 400 } else { 404 };
             assert_eq!(
                 error_from_response(other, JSON, &json_body(msg)),
-                Error::Api { status: other, message: msg.into() }
+                Error::Api {
+                    status: other,
+                    message: msg.into()
+                }
             );
         }
         assert_eq!(
             error_from_response(400, JSON, &json_body("Key already exists")),
-            Error::Api { status: 400, message: "Key already exists".into() }
+            Error::Api {
+                status: 400,
+                message: "Key already exists".into()
+            }
         );
     }
 
@@ -330,14 +377,27 @@ mod tests {
         );
         // Non-JSON bodies are the message verbatim (trimmed).
         assert_eq!(
-            error_from_response(404, Some("text/plain; charset=utf-8"), b"404 page not found\n"),
-            Error::Api { status: 404, message: "404 page not found".into() }
+            error_from_response(
+                404,
+                Some("text/plain; charset=utf-8"),
+                b"404 page not found\n"
+            ),
+            Error::Api {
+                status: 404,
+                message: "404 page not found".into()
+            }
         );
-        assert_eq!(error_from_response(404, None, b"key does not exist"), Error::KeyNotFound);
+        assert_eq!(
+            error_from_response(404, None, b"key does not exist"),
+            Error::KeyNotFound
+        );
         // A JSON content type with a body that is not JSON falls back to the text.
         assert_eq!(
             error_from_response(502, JSON, b"bad gateway"),
-            Error::Api { status: 502, message: "bad gateway".into() }
+            Error::Api {
+                status: 502,
+                message: "bad gateway".into()
+            }
         );
     }
 
@@ -345,11 +405,19 @@ mod tests {
     fn display_is_readable() {
         assert_eq!(Error::KeyNotFound.to_string(), "key does not exist");
         assert_eq!(
-            Error::Api { status: 502, message: "failed to read key".into() }.to_string(),
+            Error::Api {
+                status: 502,
+                message: "failed to read key".into()
+            }
+            .to_string(),
             "failed to read key"
         );
         assert_eq!(
-            Error::Api { status: 500, message: String::new() }.to_string(),
+            Error::Api {
+                status: 500,
+                message: String::new()
+            }
+            .to_string(),
             "server responded with HTTP status 500"
         );
         let e = Error::Connect {
@@ -363,7 +431,10 @@ mod tests {
         assert_eq!(Error::KeyExists.status(), Some(400));
         assert_eq!(e.status(), None);
         assert!(e.is_network() && e.is_retryable());
-        let tls = Error::Tls { endpoint: "x".into(), cause: "y".into() };
+        let tls = Error::Tls {
+            endpoint: "x".into(),
+            cause: "y".into(),
+        };
         assert!(tls.is_network() && !tls.is_retryable());
     }
 }

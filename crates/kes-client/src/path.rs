@@ -13,8 +13,12 @@ pub(crate) fn escape_segment(segment: &str) -> String {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
-            out.push(char::from(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0')));
+            out.push(char::from(
+                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+            ));
+            out.push(char::from(
+                HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
+            ));
         }
     }
     out
@@ -45,7 +49,12 @@ pub(crate) fn list_path(route: &str, prefix: &str) -> Result<String, Error> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -70,16 +79,28 @@ mod tests {
 
     #[test]
     fn builds_paths() {
-        assert_eq!(resource_path("/v1/key/create/", "key name", "k1").unwrap(), "/v1/key/create/k1");
-        assert_eq!(resource_path("/v1/key/create/", "key name", "").unwrap(), "/v1/key/create/");
+        assert_eq!(
+            resource_path("/v1/key/create/", "key name", "k1").unwrap(),
+            "/v1/key/create/k1"
+        );
+        assert_eq!(
+            resource_path("/v1/key/create/", "key name", "").unwrap(),
+            "/v1/key/create/"
+        );
         assert!(matches!(
             resource_path("/v1/key/delete/", "key name", ".."),
             Err(Error::InvalidArgument { .. })
         ));
         assert!(resource_path("/v1/key/delete/", "key name", ".").is_err());
-        assert_eq!(resource_path("/v1/key/delete/", "key name", "...").unwrap(), "/v1/key/delete/...");
+        assert_eq!(
+            resource_path("/v1/key/delete/", "key name", "...").unwrap(),
+            "/v1/key/delete/..."
+        );
         assert_eq!(list_path("/v1/key/list/", "").unwrap(), "/v1/key/list");
         assert_eq!(list_path("/v1/key/list/", "*").unwrap(), "/v1/key/list/%2A");
-        assert_eq!(list_path("/v1/policy/list/", "my").unwrap(), "/v1/policy/list/my");
+        assert_eq!(
+            list_path("/v1/policy/list/", "my").unwrap(),
+            "/v1/policy/list/my"
+        );
     }
 }

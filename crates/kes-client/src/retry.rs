@@ -38,7 +38,11 @@ impl RetryPolicy {
     /// No retries: every endpoint is asked once.
     #[must_use]
     pub const fn none() -> Self {
-        Self { max_retries: 0, base_delay: Duration::ZERO, max_jitter: Duration::ZERO }
+        Self {
+            max_retries: 0,
+            base_delay: Duration::ZERO,
+            max_jitter: Duration::ZERO,
+        }
     }
 
     /// The pause before a retry, given a random number (uniform over `u64`).
@@ -76,7 +80,12 @@ pub(crate) fn random_u64() -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -89,7 +98,10 @@ mod tests {
         assert_eq!(p.delay(800_000_001), Duration::from_millis(200));
         for r in [1, 12345, u64::MAX, u64::MAX / 3, 987_654_321_987] {
             let d = p.delay(r);
-            assert!(d >= Duration::from_millis(200) && d <= Duration::from_millis(1000), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(200) && d <= Duration::from_millis(1000),
+                "{d:?}"
+            );
         }
     }
 
@@ -103,9 +115,17 @@ mod tests {
 
     #[test]
     fn no_jitter_and_huge_jitter_are_handled() {
-        let p = RetryPolicy { max_retries: 1, base_delay: Duration::from_millis(5), max_jitter: Duration::ZERO };
+        let p = RetryPolicy {
+            max_retries: 1,
+            base_delay: Duration::from_millis(5),
+            max_jitter: Duration::ZERO,
+        };
         assert_eq!(p.delay(u64::MAX), Duration::from_millis(5));
-        let p = RetryPolicy { max_retries: 1, base_delay: Duration::MAX, max_jitter: Duration::MAX };
+        let p = RetryPolicy {
+            max_retries: 1,
+            base_delay: Duration::MAX,
+            max_jitter: Duration::MAX,
+        };
         assert_eq!(p.delay(7), Duration::MAX);
         assert_eq!(RetryPolicy::none().max_retries, 0);
     }
@@ -113,7 +133,9 @@ mod tests {
     #[test]
     fn status_classes() {
         assert!(is_retryable_status(503));
-        assert!(!is_retryable_status(502) && !is_retryable_status(500) && !is_retryable_status(429));
+        assert!(
+            !is_retryable_status(502) && !is_retryable_status(500) && !is_retryable_status(429)
+        );
         for s in [500, 502, 503, 504, 599] {
             assert!(is_failover_status(s), "{s}");
         }

@@ -120,3 +120,59 @@ impl<T: DeserializeOwned> Stream for EventStream<T> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+
+    fn stream_of(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> EventStream<kes_api::ErrorEvent> {
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let response = reqwest::Response::from(http::Response::new(body));
+        EventStream::new(response, "https://127.0.0.1:7373".into())
+    }
+
+    #[tokio::test]
+    async fn lines_are_reassembled_across_chunks() {
+        let mut s = stream_of(vec![
+            Ok(b"{\"mess".to_vec()),
+            Ok(b"age\":\"a\"}\n\n  \n{\"message\":".to_vec()),
+            Ok(b"\"b\"}\r\n".to_vec()),
+        ]);
+        assert_eq!(s.next().await.unwrap().unwrap().message, "a");
+        assert_eq!(s.next().await.unwrap().unwrap().message, "b");
+        assert!(s.next().await.is_none());
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_an_error_not_unbounded_memory() {
+        let chunk = vec![b'x'; 64 * 1024];
+        let chunks = (0..40).map(|_| Ok(chunk.clone())).collect();
+        let mut s = stream_of(chunks);
+        let err = s.next().await.unwrap().unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_broken_connection_ends_the_stream_with_an_error() {
+        let mut s = stream_of(vec![
+            Ok(b"{\"message\":\"a\"}\n{\"mess".to_vec()),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            )),
+        ]);
+        assert_eq!(s.next().await.unwrap().unwrap().message, "a");
+        let err = s.next().await.unwrap().unwrap_err();
+        assert!(err.is_network(), "{err:?}");
+        assert!(s.next().await.is_none());
+        assert_eq!(s.endpoint(), "https://127.0.0.1:7373");
+    }
+}

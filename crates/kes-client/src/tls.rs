@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use kes_crypto::ApiKey;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::ResolvesClientCert;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
@@ -26,7 +26,10 @@ pub(crate) enum Credentials {
     /// A `kes:v1:` API key, turned into a self-signed client certificate.
     ApiKey(ApiKey),
     /// A PEM certificate (chain) and its PEM private key.
-    Pem { cert: Vec<u8>, key: Zeroizing<Vec<u8>> },
+    Pem {
+        cert: Vec<u8>,
+        key: Zeroizing<Vec<u8>>,
+    },
 }
 
 /// Builds the rustls configuration of a client.
@@ -38,13 +41,19 @@ pub(crate) fn client_config(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Setup { cause: e.to_string() })?;
+        .map_err(|e| Error::Setup {
+            cause: e.to_string(),
+        })?;
     let verifier: Arc<dyn ServerCertVerifier> = if danger_accept_invalid_certs {
-        Arc::new(AcceptAnyServerCert { provider: provider.clone() })
+        Arc::new(AcceptAnyServerCert {
+            provider: provider.clone(),
+        })
     } else {
         Arc::new(platform_verifier(extra_roots, provider.clone())?)
     };
-    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
     let mut config = match credentials {
         None => builder.with_no_client_auth(),
         Some(credentials) => {
@@ -61,8 +70,11 @@ fn platform_verifier(
     extra_roots: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
 ) -> Result<rustls_platform_verifier::Verifier, Error> {
-    rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider)
-        .map_err(|e| Error::InvalidCaCertificate { reason: e.to_string() })
+    rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider).map_err(|e| {
+        Error::InvalidCaCertificate {
+            reason: e.to_string(),
+        }
+    })
 }
 
 #[cfg(target_os = "android")]
@@ -75,8 +87,9 @@ fn platform_verifier(
             reason: "additional CA certificates are not supported on Android".into(),
         });
     }
-    rustls_platform_verifier::Verifier::new(provider)
-        .map_err(|e| Error::Setup { cause: e.to_string() })
+    rustls_platform_verifier::Verifier::new(provider).map_err(|e| Error::Setup {
+        cause: e.to_string(),
+    })
 }
 
 /// Parses the `CERTIFICATE` blocks of a PEM text (CA files, certificate chains).
@@ -89,18 +102,25 @@ pub(crate) fn parse_certificates(pem: &[u8]) -> Vec<CertificateDer<'static>> {
 }
 
 fn certified_key(credentials: &Credentials) -> Result<CertifiedKey, Error> {
-    let invalid = |reason: &str| Error::InvalidCredentials { reason: reason.to_owned() };
+    let invalid = |reason: &str| Error::InvalidCredentials {
+        reason: reason.to_owned(),
+    };
     let (chain, key_block) = match credentials {
         Credentials::ApiKey(api_key) => {
             let pem = api_key.client_certificate().map_err(|e| {
                 invalid(&format!("cannot create a certificate for the API key: {e}"))
             })?;
-            (parse_certificates(pem.cert_pem.as_bytes()), private_key_block(pem.key_pem.as_bytes())?)
+            (
+                parse_certificates(pem.cert_pem.as_bytes()),
+                private_key_block(pem.key_pem.as_bytes())?,
+            )
         }
         Credentials::Pem { cert, key } => (parse_certificates(cert), private_key_block(key)?),
     };
     if chain.is_empty() {
-        return Err(invalid("no CERTIFICATE PEM block found in the client certificate"));
+        return Err(invalid(
+            "no CERTIFICATE PEM block found in the client certificate",
+        ));
     }
     let signing_key = signing_key(key_block.contents())?;
     let certified = CertifiedKey::new(chain, signing_key);
@@ -108,9 +128,9 @@ fn certified_key(credentials: &Credentials) -> Result<CertifiedKey, Error> {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
             Ok(certified)
         }
-        Err(rustls::Error::InconsistentKeys(_)) => {
-            Err(invalid("the private key does not belong to the client certificate"))
-        }
+        Err(rustls::Error::InconsistentKeys(_)) => Err(invalid(
+            "the private key does not belong to the client certificate",
+        )),
         Err(e) => Err(invalid(&format!("invalid client certificate: {e}"))),
     }
 }
@@ -118,7 +138,9 @@ fn certified_key(credentials: &Credentials) -> Result<CertifiedKey, Error> {
 /// The first private-key block, as Go's `tls.X509KeyPair` picks it (label `PRIVATE KEY` or
 /// ending in ` PRIVATE KEY`).
 fn private_key_block(pem: &[u8]) -> Result<kes_crypto::pem::PemBlock, Error> {
-    let invalid = |reason: &str| Error::InvalidCredentials { reason: reason.to_owned() };
+    let invalid = |reason: &str| Error::InvalidCredentials {
+        reason: reason.to_owned(),
+    };
     let block = kes_crypto::pem::decode_all(pem)
         .into_iter()
         .find(|b| b.label() == "PRIVATE KEY" || b.label().ends_with(" PRIVATE KEY"))
@@ -213,12 +235,19 @@ impl ServerCertVerifier for AcceptAnyServerCert {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -232,12 +261,19 @@ mod tests {
     }
 
     fn pem_creds(cert: &str, key: &str) -> Credentials {
-        Credentials::Pem { cert: cert.as_bytes().to_vec(), key: Zeroizing::new(key.as_bytes().to_vec()) }
+        Credentials::Pem {
+            cert: cert.as_bytes().to_vec(),
+            key: Zeroizing::new(key.as_bytes().to_vec()),
+        }
     }
 
     #[test]
     fn loads_pkcs8_keys_of_each_kind() {
-        for alg in [&rcgen::PKCS_ED25519, &rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384] {
+        for alg in [
+            &rcgen::PKCS_ED25519,
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+        ] {
             let (cert, key) = pem_pair(alg);
             certified_key(&pem_creds(&cert, &key)).unwrap();
             client_config(Some(&pem_creds(&cert, &key)), vec![], false).unwrap();
@@ -286,7 +322,10 @@ mod tests {
     fn parses_certificate_bundles() {
         let (a, _) = pem_pair(&rcgen::PKCS_ED25519);
         let (b, key) = pem_pair(&rcgen::PKCS_ED25519);
-        assert_eq!(parse_certificates(format!("junk\n{a}\n{key}{b}").as_bytes()).len(), 2);
+        assert_eq!(
+            parse_certificates(format!("junk\n{a}\n{key}{b}").as_bytes()).len(),
+            2
+        );
         assert!(parse_certificates(b"nothing here").is_empty());
     }
 }

@@ -2,7 +2,12 @@
 //! certificate (accepting any, as KES does with `tls.auth: off`), computes the caller's
 //! identity from it and answers from a per-test handler.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -40,11 +45,18 @@ struct Resp {
     content_type: Option<&'static str>,
     chunks: Vec<Vec<u8>>,
     delay: Duration,
+    location: Option<String>,
 }
 
 impl Resp {
     fn json(status: u16, body: Vec<u8>) -> Self {
-        Resp { status, content_type: Some("application/json"), chunks: vec![body], delay: Duration::ZERO }
+        Resp {
+            status,
+            content_type: Some("application/json"),
+            chunks: vec![body],
+            delay: Duration::ZERO,
+            location: None,
+        }
     }
 
     fn ok_json<T: kes_api::WireBody>(body: &T) -> Self {
@@ -52,7 +64,13 @@ impl Resp {
     }
 
     fn ok() -> Self {
-        Resp { status: 200, content_type: None, chunks: vec![], delay: Duration::ZERO }
+        Resp {
+            status: 200,
+            content_type: None,
+            chunks: vec![],
+            delay: Duration::ZERO,
+            location: None,
+        }
     }
 
     fn error(status: u16, message: &str) -> Self {
@@ -129,7 +147,12 @@ impl ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -138,7 +161,12 @@ impl ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -157,17 +185,27 @@ fn identity_of(cert_der: &[u8]) -> String {
 
 /// A CA and a server certificate for 127.0.0.1 signed by it.
 fn server_pki() -> (String, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
     let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "kes-client test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "kes-client test CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
 
     let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    leaf_params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    leaf_params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let issuer = Issuer::from_params(&ca_params, &ca_key);
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
@@ -193,55 +231,80 @@ async fn start(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> TestSe
     let log = requests.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             let handler = handler.clone();
             let log = log.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let identity = tls
                     .get_ref()
                     .1
                     .peer_certificates()
                     .and_then(|c| c.first())
                     .map(|c| identity_of(c));
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let handler = handler.clone();
-                    let log = log.clone();
-                    let identity = identity.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                        let req = Req {
-                            method: parts.method.to_string(),
-                            path: parts.uri.path().to_string(),
-                            content_type: parts
-                                .headers
-                                .get("content-type")
-                                .map(|v| v.to_str().unwrap().to_string()),
-                            body,
-                            identity,
-                        };
-                        log.lock().unwrap().push(req.clone());
-                        let resp = handler(&req);
-                        tokio::time::sleep(resp.delay).await;
-                        let frames = resp.chunks.into_iter().map(|c| Ok::<_, Infallible>(Frame::data(Bytes::from(c))));
-                        let mut builder = hyper::Response::builder().status(resp.status);
-                        if let Some(ct) = resp.content_type {
-                            builder = builder.header("content-type", ct);
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let handler = handler.clone();
+                        let log = log.clone();
+                        let identity = identity.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes().to_vec())
+                                .unwrap_or_default();
+                            let req = Req {
+                                method: parts.method.to_string(),
+                                path: parts.uri.path().to_string(),
+                                content_type: parts
+                                    .headers
+                                    .get("content-type")
+                                    .map(|v| v.to_str().unwrap().to_string()),
+                                body,
+                                identity,
+                            };
+                            log.lock().unwrap().push(req.clone());
+                            let resp = handler(&req);
+                            tokio::time::sleep(resp.delay).await;
+                            let frames = resp
+                                .chunks
+                                .into_iter()
+                                .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::from(c))));
+                            let mut builder = hyper::Response::builder().status(resp.status);
+                            if let Some(ct) = resp.content_type {
+                                builder = builder.header("content-type", ct);
+                            }
+                            if let Some(location) = resp.location {
+                                builder = builder.header("location", location);
+                            }
+                            Ok::<_, Infallible>(
+                                builder
+                                    .body(StreamBody::new(futures_util::stream::iter(frames)))
+                                    .unwrap(),
+                            )
                         }
-                        Ok::<_, Infallible>(
-                            builder.body(StreamBody::new(futures_util::stream::iter(frames))).unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
             });
         }
     });
-    TestServer { addr, ca_pem, requests, task }
+    TestServer {
+        addr,
+        ca_pem,
+        requests,
+        task,
+    }
 }
 
 /// A port on 127.0.0.1 where nothing listens.
@@ -291,7 +354,11 @@ async fn pem_certificate_and_key_are_presented() {
             .self_signed(&key)
             .unwrap();
         let want = identity_of(cert.der());
-        let client = server.client().certificate(cert.pem(), key.serialize_pem()).build().unwrap();
+        let client = server
+            .client()
+            .certificate(cert.pem(), key.serialize_pem())
+            .build()
+            .unwrap();
         assert_eq!(client.describe_self().await.unwrap().identity, want);
     }
 }
@@ -299,9 +366,15 @@ async fn pem_certificate_and_key_are_presented() {
 #[tokio::test]
 async fn a_server_that_requires_a_certificate_rejects_a_client_without_one() {
     let server = start(self_describe).await;
-    let client = server.client().retry_policy(RetryPolicy::none()).build().unwrap();
+    let client = server
+        .client()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let err = client.describe_self().await.unwrap_err();
-    let Error::Tls { cause, .. } = &err else { panic!("{err:?}") };
+    let Error::Tls { cause, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert!(cause.contains("CertificateRequired"), "{cause}");
     assert_eq!(server.hits(), 0);
 }
@@ -319,7 +392,9 @@ async fn an_untrusted_server_certificate_is_a_tls_error_unless_insecure() {
         .build()
         .unwrap();
     let err = client.version().await.unwrap_err();
-    let Error::Tls { endpoint, cause } = &err else { panic!("{err:?}") };
+    let Error::Tls { endpoint, cause } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(endpoint, &format!("https://{}", server.endpoint()));
     assert!(!cause.is_empty());
     assert_eq!(server.hits(), 0);
@@ -345,11 +420,19 @@ async fn requests_match_the_go_sdk_wire_format() {
             let r = kes_api::decode_encrypt_request(&req.body).unwrap();
             let mut ct = r.plaintext.to_vec();
             ct.extend_from_slice(&r.context);
-            Resp::ok_json(&kes_api::EncryptResponse { ciphertext: ct, version: None })
+            Resp::ok_json(&kes_api::EncryptResponse {
+                ciphertext: ct,
+                version: None,
+            })
         } else if p.starts_with("/v1/key/decrypt/") {
             let r = kes_api::decode_decrypt_request(&req.body).unwrap();
             let plain = r.ciphertext[..r.ciphertext.len() - r.context.len()].to_vec();
-            Resp::json(200, encode_json(&kes_api::DecryptResponse { plaintext: Zeroizing::new(plain) }))
+            Resp::json(
+                200,
+                encode_json(&kes_api::DecryptResponse {
+                    plaintext: Zeroizing::new(plain),
+                }),
+            )
         } else if p.starts_with("/v1/key/generate/") {
             let r = kes_api::decode_generate_request(&req.body).unwrap();
             Resp::json(
@@ -362,7 +445,10 @@ async fn requests_match_the_go_sdk_wire_format() {
             )
         } else if p.starts_with("/v1/key/hmac/") {
             let r = kes_api::decode_hmac_request(&req.body).unwrap();
-            Resp::ok_json(&kes_api::HmacResponse { hmac: r.message.to_vec(), version: None })
+            Resp::ok_json(&kes_api::HmacResponse {
+                hmac: r.message.to_vec(),
+                version: None,
+            })
         } else if p.starts_with("/v1/key/describe/") {
             Resp::ok_json(&kes_api::DescribeKeyResponse {
                 name: "a b/c".into(),
@@ -372,26 +458,57 @@ async fn requests_match_the_go_sdk_wire_format() {
         } else if p.starts_with("/v1/key/list") {
             Resp::json(200, br#"{"names":null}"#.to_vec())
         } else if p.starts_with("/v1/identity/list") {
-            Resp::ok_json(&kes_api::ListIdentitiesResponse { identities: vec!["x".into()], continue_at: String::new() })
+            Resp::ok_json(&kes_api::ListIdentitiesResponse {
+                identities: vec!["x".into()],
+                continue_at: String::new(),
+            })
         } else if p.starts_with("/v1/policy/list") {
-            Resp::ok_json(&kes_api::ListPoliciesResponse { names: vec!["p".into()], continue_at: String::new() })
+            Resp::ok_json(&kes_api::ListPoliciesResponse {
+                names: vec!["p".into()],
+                continue_at: String::new(),
+            })
         } else if p == "/v1/status" {
-            Resp::ok_json(&kes_api::StatusResponse { version: "v1".into(), uptime: 5, ..Default::default() })
+            Resp::ok_json(&kes_api::StatusResponse {
+                version: "v1".into(),
+                uptime: 5,
+                ..Default::default()
+            })
         } else if p == "/v1/metrics" {
-            Resp { status: 200, content_type: Some("text/plain"), chunks: vec![b"kes_up 1\n".to_vec()], delay: Duration::ZERO }
+            Resp {
+                status: 200,
+                content_type: Some("text/plain"),
+                chunks: vec![b"kes_up 1\n".to_vec()],
+                delay: Duration::ZERO,
+                location: None,
+            }
         } else if p == "/v1/api" {
-            Resp::ok_json(&vec![kes_api::ApiRoute { method: "GET".into(), path: "/v1/status".into(), max_body: 0, timeout: 15 }])
+            Resp::ok_json(&vec![kes_api::ApiRoute {
+                method: "GET".into(),
+                path: "/v1/status".into(),
+                max_body: 0,
+                timeout: 15,
+            }])
         } else {
             Resp::ok()
         }
     })
     .await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
 
     client.create_key("k1").await.unwrap();
     client.import_key("k2", &[0u8; 32], "AES256").await.unwrap();
-    assert_eq!(client.encrypt("k1", b"hello", b"ctx").await.unwrap(), b"helloctx");
-    assert_eq!(&client.decrypt("k1", b"helloctx", b"ctx").await.unwrap()[..], b"hello");
+    assert_eq!(
+        client.encrypt("k1", b"hello", b"ctx").await.unwrap(),
+        b"helloctx"
+    );
+    assert_eq!(
+        &client.decrypt("k1", b"helloctx", b"ctx").await.unwrap()[..],
+        b"hello"
+    );
     let dek = client.generate_key("k1", b"").await.unwrap();
     assert_eq!(&dek.plaintext[..], &[7u8; 32]);
     assert_eq!(client.hmac("k1", b"msg").await.unwrap(), b"msg");
@@ -402,7 +519,13 @@ async fn requests_match_the_go_sdk_wire_format() {
     assert_eq!(client.list_identities("").await.unwrap().identities, ["x"]);
     assert_eq!(client.list_policies("p").await.unwrap().names, ["p"]);
     client
-        .write_policy("p", &kes_api::PolicyWriteRequest { allow: vec!["/v1/key/*".into()], deny: vec![] })
+        .write_policy(
+            "p",
+            &kes_api::PolicyWriteRequest {
+                allow: vec!["/v1/key/*".into()],
+                deny: vec![],
+            },
+        )
         .await
         .unwrap();
     client.assign_policy("p", "abc").await.unwrap();
@@ -416,14 +539,36 @@ async fn requests_match_the_go_sdk_wire_format() {
     let seen: Vec<(String, String, Option<String>, String)> = server
         .requests()
         .into_iter()
-        .map(|r| (r.method, r.path, r.content_type, String::from_utf8(r.body).unwrap()))
+        .map(|r| {
+            (
+                r.method,
+                r.path,
+                r.content_type,
+                String::from_utf8(r.body).unwrap(),
+            )
+        })
         .collect();
     let json = Some("application/json".to_string());
     let want: Vec<(&str, &str, Option<String>, &str)> = vec![
         ("POST", "/v1/key/create/k1", None, ""),
-        ("POST", "/v1/key/import/k2", json.clone(), "{\"key\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"cipher\":\"AES256\"}\n"),
-        ("POST", "/v1/key/encrypt/k1", json.clone(), "{\"plaintext\":\"aGVsbG8=\",\"context\":\"Y3R4\"}\n"),
-        ("POST", "/v1/key/decrypt/k1", json.clone(), "{\"ciphertext\":\"aGVsbG9jdHg=\",\"context\":\"Y3R4\"}\n"),
+        (
+            "POST",
+            "/v1/key/import/k2",
+            json.clone(),
+            "{\"key\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"cipher\":\"AES256\"}\n",
+        ),
+        (
+            "POST",
+            "/v1/key/encrypt/k1",
+            json.clone(),
+            "{\"plaintext\":\"aGVsbG8=\",\"context\":\"Y3R4\"}\n",
+        ),
+        (
+            "POST",
+            "/v1/key/decrypt/k1",
+            json.clone(),
+            "{\"ciphertext\":\"aGVsbG9jdHg=\",\"context\":\"Y3R4\"}\n",
+        ),
         ("POST", "/v1/key/generate/k1", json.clone(), "{}\n"),
         ("PUT", "/v1/key/hmac/k1", None, "{\"message\":\"bXNn\"}\n"),
         ("GET", "/v1/key/describe/a%20b%2Fc", None, ""),
@@ -432,8 +577,18 @@ async fn requests_match_the_go_sdk_wire_format() {
         ("DELETE", "/v1/key/delete/k1", None, ""),
         ("GET", "/v1/identity/list", None, ""),
         ("GET", "/v1/policy/list/p", None, ""),
-        ("POST", "/v1/policy/write/p", json.clone(), "{\"allow\":[\"/v1/key/*\"],\"deny\":[]}\n"),
-        ("POST", "/v1/policy/assign/p", json.clone(), "{\"identity\":\"abc\"}\n"),
+        (
+            "POST",
+            "/v1/policy/write/p",
+            json.clone(),
+            "{\"allow\":[\"/v1/key/*\"],\"deny\":[]}\n",
+        ),
+        (
+            "POST",
+            "/v1/policy/assign/p",
+            json.clone(),
+            "{\"identity\":\"abc\"}\n",
+        ),
         ("DELETE", "/v1/policy/delete/p", None, ""),
         ("DELETE", "/v1/identity/delete/abc", None, ""),
         ("GET", "/v1/status", None, ""),
@@ -443,15 +598,25 @@ async fn requests_match_the_go_sdk_wire_format() {
     ];
     assert_eq!(seen.len(), want.len(), "{seen:#?}");
     for (got, want) in seen.iter().zip(&want) {
-        assert_eq!((got.0.as_str(), got.1.as_str(), &got.2, got.3.as_str()), (want.0, want.1, &want.2, want.3));
+        assert_eq!(
+            (got.0.as_str(), got.1.as_str(), &got.2, got.3.as_str()),
+            (want.0, want.1, &want.2, want.3)
+        );
     }
 }
 
 #[tokio::test]
 async fn dot_segments_are_refused_before_sending() {
     let server = start(|_| Resp::ok()).await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
-    assert!(matches!(client.delete_key("..").await, Err(Error::InvalidArgument { .. })));
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
+    assert!(matches!(
+        client.delete_key("..").await,
+        Err(Error::InvalidArgument { .. })
+    ));
     assert_eq!(server.hits(), 0);
 }
 
@@ -466,22 +631,48 @@ async fn error_answers_map_to_typed_errors() {
         "forged" => Resp::error(400, "decryption failed: ciphertext is not authentic"),
         "nopolicy" => Resp::error(404, "policy does not exist"),
         "noid" => Resp::error(404, "identity does not exist"),
-        "badname" => Resp::error(400, "key name 'x' is empty, too long or contains invalid characters"),
+        "badname" => Resp::error(
+            400,
+            "key name 'x' is empty, too long or contains invalid characters",
+        ),
         _ => Resp {
             status: 404,
             content_type: Some("text/plain; charset=utf-8"),
             chunks: vec![b"404 page not found\n".to_vec()],
             delay: Duration::ZERO,
+            location: None,
         },
     })
     .await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
-    assert_eq!(client.create_key("exists").await.unwrap_err(), Error::KeyExists);
-    assert_eq!(client.describe_key("missing").await.unwrap_err(), Error::KeyNotFound);
-    assert_eq!(client.delete_key("denied").await.unwrap_err(), Error::NotAllowed);
-    assert_eq!(client.decrypt("forged", b"x", b"").await.unwrap_err(), Error::DecryptionFailed);
-    assert_eq!(client.read_policy("nopolicy").await.unwrap_err(), Error::PolicyNotFound);
-    assert_eq!(client.describe_identity("noid").await.unwrap_err(), Error::IdentityNotFound);
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.create_key("exists").await.unwrap_err(),
+        Error::KeyExists
+    );
+    assert_eq!(
+        client.describe_key("missing").await.unwrap_err(),
+        Error::KeyNotFound
+    );
+    assert_eq!(
+        client.delete_key("denied").await.unwrap_err(),
+        Error::NotAllowed
+    );
+    assert_eq!(
+        client.decrypt("forged", b"x", b"").await.unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(
+        client.read_policy("nopolicy").await.unwrap_err(),
+        Error::PolicyNotFound
+    );
+    assert_eq!(
+        client.describe_identity("noid").await.unwrap_err(),
+        Error::IdentityNotFound
+    );
     let err = client.create_key("badname").await.unwrap_err();
     assert_eq!(
         err,
@@ -492,7 +683,10 @@ async fn error_answers_map_to_typed_errors() {
     );
     assert_eq!(
         client.hmac("other", b"m").await.unwrap_err(),
-        Error::Api { status: 404, message: "404 page not found".into() }
+        Error::Api {
+            status: 404,
+            message: "404 page not found".into()
+        }
     );
     // 4xx answers are neither retried nor failed over.
     assert_eq!(server.hits(), 8);
@@ -501,7 +695,11 @@ async fn error_answers_map_to_typed_errors() {
 #[tokio::test]
 async fn a_200_answer_that_is_not_the_api_shape_is_a_decode_error() {
     let server = start(|_| Resp::json(200, b"{\"plaintext\":\"AAA\"}".to_vec())).await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
     let err = client.decrypt("k", b"x", b"").await.unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     assert!(!err.to_string().contains("AAA"), "{err}");
@@ -517,11 +715,18 @@ async fn a_503_is_retried_on_the_same_endpoint() {
         if counter.fetch_add(1, Ordering::SeqCst) == 0 {
             Resp::error(503, "busy")
         } else {
-            Resp::ok_json(&kes_api::VersionResponse { version: "v".into(), commit: "c".into() })
+            Resp::ok_json(&kes_api::VersionResponse {
+                version: "v".into(),
+                commit: "c".into(),
+            })
         }
     })
     .await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
     assert_eq!(client.version().await.unwrap().version, "v");
     assert_eq!(server.hits(), 2);
 }
@@ -529,13 +734,24 @@ async fn a_503_is_retried_on_the_same_endpoint() {
 #[tokio::test]
 async fn retries_stop_after_the_policy_limit_and_only_for_503() {
     let server = start(|req| {
-        if req.path == "/v1/ready" { Resp::error(503, "key store is unavailable") } else { Resp::error(500, "failed") }
+        if req.path == "/v1/ready" {
+            Resp::error(503, "key store is unavailable")
+        } else {
+            Resp::error(500, "failed")
+        }
     })
     .await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
     assert_eq!(
         client.ready().await.unwrap_err(),
-        Error::Api { status: 503, message: "key store is unavailable".into() }
+        Error::Api {
+            status: 503,
+            message: "key store is unavailable".into()
+        }
     );
     assert_eq!(server.hits(), 3, "1 attempt + 2 retries");
     assert!(client.status().await.is_err());
@@ -566,17 +782,29 @@ async fn failover_to_the_next_endpoint_when_the_first_refuses_connections() {
         .build()
         .unwrap();
     let err = lonely.describe_self().await.unwrap_err();
-    let Error::Connect { endpoint, .. } = &err else { panic!("{err:?}") };
+    let Error::Connect { endpoint, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(endpoint, &format!("https://{dead}"));
 }
 
 #[tokio::test]
 async fn failover_on_5xx_but_not_on_501() {
     let broken = start(|req| {
-        if req.path == "/version" { Resp::error(501, "not implemented") } else { Resp::error(502, "failed to read key") }
+        if req.path == "/version" {
+            Resp::error(501, "not implemented")
+        } else {
+            Resp::error(502, "failed to read key")
+        }
     })
     .await;
-    let healthy = start(|_| Resp::ok_json(&kes_api::VersionResponse { version: "ok".into(), commit: String::new() })).await;
+    let healthy = start(|_| {
+        Resp::ok_json(&kes_api::VersionResponse {
+            version: "ok".into(),
+            commit: String::new(),
+        })
+    })
+    .await;
     // One CA per server: trust both.
     let client = Client::builder()
         .endpoints([broken.endpoint(), healthy.endpoint()])
@@ -594,10 +822,17 @@ async fn failover_on_5xx_but_not_on_501() {
     assert_eq!((broken.hits(), healthy.hits()), (1, 2));
 
     // Alone, the 501 is returned as is (no failover target, no retry).
-    let only_broken = broken.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let only_broken = broken
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
     assert_eq!(
         only_broken.version().await.unwrap_err(),
-        Error::Api { status: 501, message: "not implemented".into() }
+        Error::Api {
+            status: 501,
+            message: "not implemented".into()
+        }
     );
 }
 
@@ -615,7 +850,10 @@ async fn all_endpoints_failing_returns_the_last_error() {
         .unwrap();
     assert_eq!(
         client.describe_key("k").await.unwrap_err(),
-        Error::Api { status: 502, message: "failed to read key".into() }
+        Error::Api {
+            status: 502,
+            message: "failed to read key".into()
+        }
     );
     assert_eq!((a.hits(), b.hits()), (1, 1));
     // Both are cooling down now; the second pass still tries them.
@@ -625,7 +863,11 @@ async fn all_endpoints_failing_returns_the_last_error() {
 
 #[tokio::test]
 async fn slow_answers_time_out() {
-    let server = start(|_| Resp { delay: Duration::from_secs(5), ..Resp::ok() }).await;
+    let server = start(|_| Resp {
+        delay: Duration::from_secs(5),
+        ..Resp::ok()
+    })
+    .await;
     let client = server
         .client()
         .api_key(ApiKey::generate().unwrap())
@@ -655,11 +897,15 @@ async fn audit_log_events_are_streamed_and_decoded() {
             status: 200,
             content_type: Some("application/x-ndjson"),
             chunks: vec![a.to_vec(), b.to_vec(), b"\n".to_vec(), b"not json\n".to_vec()],
-            delay: Duration::ZERO,
+            delay: Duration::ZERO, location: None,
         }
     })
     .await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
     let mut events = client.audit_log().await.unwrap();
     let first = events.next().await.unwrap().unwrap();
     assert_eq!(first.request.path, "/v1/key/create/k");
@@ -668,7 +914,10 @@ async fn audit_log_events_are_streamed_and_decoded() {
     let second = events.next().await.unwrap().unwrap();
     assert_eq!(second.request.path, "/v1/key/delete/k");
     assert_eq!(second.request.ip, None);
-    assert!(matches!(events.next().await, Some(Err(Error::Decode { .. }))));
+    assert!(matches!(
+        events.next().await,
+        Some(Err(Error::Decode { .. }))
+    ));
     assert!(events.next().await.is_none());
 }
 
@@ -679,14 +928,61 @@ async fn error_log_events_are_streamed() {
         content_type: Some("application/x-ndjson"),
         chunks: vec![b"{\"message\":\"one\"}\n{\"message\":\"two\"}".to_vec()],
         delay: Duration::ZERO,
+        location: None,
     })
     .await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
     let mut events = client.error_log().await.unwrap();
     assert_eq!(events.next().await.unwrap().unwrap().message, "one");
     // A last line without a newline is still delivered when the stream ends.
     assert_eq!(events.next().await.unwrap().unwrap().message, "two");
     assert!(events.next().await.is_none());
+}
+
+#[tokio::test]
+async fn same_origin_redirects_are_followed_others_are_not() {
+    let elsewhere = start(|_| Resp::ok_json(&kes_api::EncryptResponse::default())).await;
+    let target = format!("https://{}/v1/key/encrypt/k", elsewhere.endpoint());
+    // Go KES answers `GET /v1/key/list` with a 301 to `/v1/key/list/`.
+    let server = start(move |req| {
+        let redirect = |status, to: &str| Resp {
+            status,
+            content_type: Some("text/html; charset=utf-8"),
+            chunks: vec![],
+            delay: Duration::ZERO,
+            location: Some(to.to_owned()),
+        };
+        match req.path.as_str() {
+            "/v1/key/list" => redirect(301, "/v1/key/list/"),
+            "/v1/key/list/" => Resp::ok_json(&kes_api::ListKeysResponse {
+                names: vec!["k".into()],
+                continue_at: None,
+            }),
+            "/v1/policy/list" => redirect(301, "/v1/policy/list"),
+            _ => redirect(307, &target),
+        }
+    })
+    .await;
+    let client = server
+        .client()
+        .ca_pem(&elsewhere.ca_pem)
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(client.list_keys("").await.unwrap().names, ["k"]);
+    // A redirect to another host is not followed: the plaintext never leaves.
+    let err = client.encrypt("k", b"secret", b"").await.unwrap_err();
+    assert_eq!(err.status(), Some(307));
+    assert_eq!(elsewhere.hits(), 0);
+    // Redirect loops end.
+    assert_eq!(
+        client.list_policies("").await.unwrap_err().status(),
+        Some(301)
+    );
 }
 
 #[tokio::test]
@@ -696,8 +992,13 @@ async fn legacy_ndjson_listings_are_understood() {
         content_type: Some("application/x-ndjson"),
         chunks: vec![b"{\"name\":\"a\"}\n{\"name\":\"b\"}\n".to_vec()],
         delay: Duration::ZERO,
+        location: None,
     })
     .await;
-    let client = server.client().api_key(ApiKey::generate().unwrap()).build().unwrap();
+    let client = server
+        .client()
+        .api_key(ApiKey::generate().unwrap())
+        .build()
+        .unwrap();
     assert_eq!(client.list_keys("").await.unwrap().names, ["a", "b"]);
 }

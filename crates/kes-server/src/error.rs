@@ -18,7 +18,10 @@ pub struct ApiError {
 impl ApiError {
     /// An error with any status and message.
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     /// The HTTP status.
@@ -43,12 +46,18 @@ impl ApiError {
 
     /// 403 for unknown identities and policy denials.
     pub fn not_allowed() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "not authorized: insufficient permissions")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "not authorized: insufficient permissions",
+        )
     }
 
     /// 400 for every decryption failure.
     pub fn decrypt_failed() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "decryption failed: ciphertext is not authentic")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "decryption failed: ciphertext is not authentic",
+        )
     }
 
     /// 404 policy does not exist.
@@ -113,12 +122,18 @@ impl ApiError {
 
     /// 400 when a route needs a client certificate and none was sent.
     pub fn certificate_required() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "tls: client certificate is required")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "tls: client certificate is required",
+        )
     }
 
     /// 400 when a client sent more than one leaf certificate.
     pub fn too_many_certificates() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "tls: received more than one client certificate")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "tls: received more than one client certificate",
+        )
     }
 
     /// 409 for HMAC on a legacy key without HMAC key.
@@ -148,12 +163,18 @@ impl ApiError {
 
     /// 500 when the random number generator fails.
     pub fn generate_failed() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "failed to generate encryption key")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to generate encryption key",
+        )
     }
 
     /// 500 when sealing fails.
     pub fn encrypt_failed() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "failed to encrypt plaintext")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to encrypt plaintext",
+        )
     }
 
     /// 503 when a route's timeout expires before the handler finished.

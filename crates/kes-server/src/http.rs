@@ -15,9 +15,9 @@ use percent_encoding::percent_decode_str;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
+use crate::policies::Policies;
 use crate::routes::{self, Auth, Endpoint, Lookup, ROUTES};
 use crate::server::Server;
-use crate::policies::Policies;
 use crate::state::State;
 use crate::tls::Peer;
 
@@ -48,7 +48,8 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
 /// A 200 reply without body.
 pub(crate) fn ok_empty() -> Response<Body> {
     let mut res = Response::new(Empty::new().boxed());
-    res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    res.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     res
 }
 
@@ -75,22 +76,34 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut res = Response::new(full(body));
     *res.status_mut() = status;
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     res
 }
 
 /// The reply for an API error: `{"message":…}` with the error's status.
 pub(crate) fn error_response(err: &ApiError) -> Response<Body> {
-    json_response(err.status(), Bytes::from(kes_api::encode_error(err.message())))
+    json_response(
+        err.status(),
+        Bytes::from(kes_api::encode_error(err.message())),
+    )
 }
 
 fn not_found() -> Response<Body> {
     let mut res = Response::new(full(Bytes::from_static(b"404 page not found\n")));
     *res.status_mut() = StatusCode::NOT_FOUND;
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }
 
@@ -106,7 +119,10 @@ fn redirect(method: &Method, location: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(location) {
         headers.insert(header::LOCATION, v);
     }
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     res
 }
 
@@ -128,9 +144,7 @@ pub(crate) fn clean_path(p: &str) -> Option<String> {
         clean.push('/');
         clean.push_str(seg);
     }
-    if clean.is_empty() {
-        clean.push('/');
-    } else if p.ends_with('/') {
+    if clean.is_empty() || p.ends_with('/') {
         clean.push('/');
     }
     if clean == p { None } else { Some(clean) }
@@ -170,33 +184,68 @@ impl Server {
         let path: String = if resource_raw.is_empty() && route.path.ends_with('/') {
             route.path.to_owned()
         } else {
-            percent_decode_str(raw_path).decode_utf8_lossy().into_owned()
+            percent_decode_str(raw_path)
+                .decode_utf8_lossy()
+                .into_owned()
         };
-        let resource = percent_decode_str(resource_raw).decode_utf8_lossy().into_owned();
+        let resource = percent_decode_str(resource_raw)
+            .decode_utf8_lossy()
+            .into_owned();
 
         self.metrics.request_started();
         let state = self.state.load();
         let policies = self.policies.load();
+        let mut ip = remote.ip();
+        let forwarded;
+        let peer = match state.proxies.forwarded(peer, req.headers()) {
+            None => peer,
+            Some(Ok((p, client_ip))) => {
+                forwarded = p;
+                ip = client_ip.unwrap_or(ip);
+                &forwarded
+            }
+            Some(Err(err)) => {
+                let response = error_response(&err);
+                self.finish(route.endpoint, &path, None, ip, &response, start);
+                return response;
+            }
+        };
         let identity = match peer {
             Peer::Identity(id) => Some(&**id),
             _ => None,
         };
         let head = req.method() == Method::HEAD;
         let mut response = self
-            .dispatch(req, &state, &policies, peer, identity, index, &path, &resource)
+            .dispatch(
+                req, &state, &policies, peer, identity, index, &path, &resource,
+            )
             .await;
         if head {
             // A reply to HEAD carries headers only (HTTP/2 forbids a body).
             *response.body_mut() = Empty::new().boxed();
         }
+        self.finish(route.endpoint, &path, identity, ip, &response, start);
+        response
+    }
+
+    /// Metrics and audit for a finished request.
+    fn finish(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        identity: Option<&str>,
+        ip: std::net::IpAddr,
+        response: &Response<Body>,
+        start: Instant,
+    ) {
         let status = response.status();
         let elapsed = start.elapsed();
         self.metrics.request_finished(status.as_u16(), elapsed);
         // A subscriber's own stream request is not audited into that stream.
-        if route.endpoint != Endpoint::LogAudit || status != StatusCode::OK {
-            self.logs.audit(&path, identity, remote.ip(), status.as_u16(), elapsed);
+        if endpoint != Endpoint::LogAudit || status != StatusCode::OK {
+            self.logs
+                .audit(path, identity, ip, status.as_u16(), elapsed);
         }
-        response
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -218,7 +267,8 @@ impl Server {
 
         // 1. Method. A POST is accepted where PUT is declared (the SDK sends POST).
         let method = req.method();
-        let method_ok = method == route.method || route.method == Method::PUT && method == Method::POST;
+        let method_ok =
+            method == route.method || route.method == Method::PUT && method == Method::POST;
         if !method_ok {
             let mut res = error_response(&ApiError::method_not_allowed(
                 method.as_str(),
@@ -253,7 +303,14 @@ impl Server {
             } else {
                 Zeroizing::new(Vec::new())
             };
-            let ctx = Ctx { server: self, state, policies, identity, resource, body: &body };
+            let ctx = Ctx {
+                server: self,
+                state,
+                policies,
+                identity,
+                resource,
+                body: &body,
+            };
             crate::handlers::call(route.endpoint, &ctx).await
         };
         let result = if settings.timeout.is_zero() {
@@ -268,7 +325,8 @@ impl Server {
             Ok(res) => res,
             Err(err) => {
                 if err.status().is_server_error() {
-                    self.logs.error(8, Some((path, identity, None)), err.message());
+                    self.logs
+                        .error(8, Some((path, identity, None)), err.message());
                 }
                 error_response(&err)
             }
@@ -329,7 +387,6 @@ async fn read_body(
     }
     Ok(buf)
 }
-
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

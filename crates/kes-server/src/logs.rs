@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::Response;
+use http::header::{self, HeaderValue};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt as _;
@@ -69,28 +69,30 @@ impl Logs {
     /// Starts the output writer thread.
     pub fn new(levels: LogLevels) -> Logs {
         let (output, rx) = std::sync::mpsc::sync_channel::<Line>(OUTPUT_BUFFER);
-        let spawned = std::thread::Builder::new().name("kes-log-writer".into()).spawn(move || {
-            let stdout = std::io::stdout();
-            let stderr = std::io::stderr();
-            while let Ok(line) = rx.recv() {
-                let mut out = stdout.lock();
-                let mut err = stderr.lock();
-                let mut write = |line: Line| match line {
-                    Line::Stdout(b) => {
-                        let _ = out.write_all(&b);
+        let spawned = std::thread::Builder::new()
+            .name("kes-log-writer".into())
+            .spawn(move || {
+                let stdout = std::io::stdout();
+                let stderr = std::io::stderr();
+                while let Ok(line) = rx.recv() {
+                    let mut out = stdout.lock();
+                    let mut err = stderr.lock();
+                    let mut write = |line: Line| match line {
+                        Line::Stdout(b) => {
+                            let _ = out.write_all(&b);
+                        }
+                        Line::Stderr(b) => {
+                            let _ = err.write_all(&b);
+                        }
+                    };
+                    write(line);
+                    while let Ok(more) = rx.try_recv() {
+                        write(more);
                     }
-                    Line::Stderr(b) => {
-                        let _ = err.write_all(&b);
-                    }
-                };
-                write(line);
-                while let Ok(more) = rx.try_recv() {
-                    write(more);
+                    let _ = out.flush();
+                    let _ = err.flush();
                 }
-                let _ = out.flush();
-                let _ = err.flush();
-            }
-        });
+            });
         if spawned.is_err() {
             // Without a writer thread the queue fills up and lines are dropped and counted.
         }
@@ -176,11 +178,18 @@ impl Logs {
             if let Some(ip) = ip {
                 text.push_str(&format!(" req.ip={ip}"));
             }
-            text.push_str(&format!(" req.identity={}", identity.unwrap_or("<unknown>")));
+            text.push_str(&format!(
+                " req.identity={}",
+                identity.unwrap_or("<unknown>")
+            ));
         }
         if self.error_tx.receiver_count() > 0 {
-            let event = kes_api::ErrorEvent { message: text.clone() };
-            let _ = self.error_tx.send(Bytes::from(kes_api::encode_json(&event)));
+            let event = kes_api::ErrorEvent {
+                message: text.clone(),
+            };
+            let _ = self
+                .error_tx
+                .send(Bytes::from(kes_api::encode_json(&event)));
         }
         text.push('\n');
         self.emit(Line::Stderr(Bytes::from(text)));
@@ -205,7 +214,11 @@ fn stream_response(
     let stream = BroadcastStream::new(rx).map(move |item| {
         let data = match item {
             Ok(line) => {
-                let counter = if audit { &counters.audit_events } else { &counters.error_events };
+                let counter = if audit {
+                    &counters.audit_events
+                } else {
+                    &counters.error_events
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
                 line
             }
@@ -220,6 +233,9 @@ fn stream_response(
         Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(data))
     });
     let mut res = Response::new(StreamBody::new(stream).boxed());
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     res
 }

@@ -52,7 +52,10 @@ impl Metrics {
     /// A request finished with `code` after `elapsed`.
     pub fn request_finished(&self, code: u16, elapsed: Duration) {
         self.active.fetch_sub(1, Ordering::Relaxed);
-        if let Some(c) = usize::from(code).checked_sub(100).and_then(|i| self.by_code.get(i)) {
+        if let Some(c) = usize::from(code)
+            .checked_sub(100)
+            .and_then(|i| self.by_code.get(i))
+        {
             c.fetch_add(1, Ordering::Relaxed);
         }
         let secs = elapsed.as_secs_f64();
@@ -82,7 +85,10 @@ impl Metrics {
         let mut counter = |name: &str, help: &str, lo: u16, hi: u16| {
             let samples: Vec<(u16, u64)> = (lo..=hi)
                 .filter_map(|code| {
-                    let n = self.by_code.get(usize::from(code - 100))?.load(Ordering::Relaxed);
+                    let n = self
+                        .by_code
+                        .get(usize::from(code - 100))?
+                        .load(Ordering::Relaxed);
                     (n > 0).then_some((code, n))
                 })
                 .collect();
@@ -127,26 +133,78 @@ impl Metrics {
         let mut cumulative = 0u64;
         for (bound, bucket) in BUCKETS.iter().zip(self.buckets.iter()) {
             cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "kes_http_response_time_bucket{{le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "kes_http_response_time_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "kes_http_response_time_bucket{{le=\"+Inf\"}} {count}");
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "kes_http_response_time_sum {sum}");
         let _ = writeln!(out, "kes_http_response_time_count {count}");
-        let _ = writeln!(out, "# HELP kes_log_audit_events Number of audit log events written to the audit log targets.");
+        let _ = writeln!(
+            out,
+            "# HELP kes_log_audit_events Number of audit log events written to the audit log targets."
+        );
         let _ = writeln!(out, "# TYPE kes_log_audit_events counter");
-        let _ = writeln!(out, "kes_log_audit_events {}", self.audit_events.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP kes_log_error_events Number of error log events written to the error log targets.");
+        let _ = writeln!(
+            out,
+            "kes_log_audit_events {}",
+            self.audit_events.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP kes_log_error_events Number of error log events written to the error log targets."
+        );
         let _ = writeln!(out, "# TYPE kes_log_error_events counter");
-        let _ = writeln!(out, "kes_log_error_events {}", self.error_events.load(Ordering::Relaxed));
-        gauge(&mut out, "kes_system_mem_heap_objects", "Number of heap objects.", system.heap_objects as f64);
-        gauge(&mut out, "kes_system_mem_heap_used", "Amount of heap memory currently used.", system.heap_used as f64);
-        gauge(&mut out, "kes_system_mem_stack_used", "Amount of stack memory currently used.", system.stack_used as f64);
-        gauge(&mut out, "kes_system_num_cpu", "Number of available CPU cores.", system.num_cpu as f64);
-        gauge(&mut out, "kes_system_num_cpu_used", "Number of CPU cores used by the process.", system.num_cpu_used as f64);
-        gauge(&mut out, "kes_system_num_threads", "Number of threads that currently exist.", system.threads as f64);
-        gauge(&mut out, "kes_system_up_time", "The time the server has been up and running in seconds.", system.uptime_secs);
+        let _ = writeln!(
+            out,
+            "kes_log_error_events {}",
+            self.error_events.load(Ordering::Relaxed)
+        );
+        gauge(
+            &mut out,
+            "kes_system_mem_heap_objects",
+            "Number of heap objects.",
+            system.heap_objects as f64,
+        );
+        gauge(
+            &mut out,
+            "kes_system_mem_heap_used",
+            "Amount of heap memory currently used.",
+            system.heap_used as f64,
+        );
+        gauge(
+            &mut out,
+            "kes_system_mem_stack_used",
+            "Amount of stack memory currently used.",
+            system.stack_used as f64,
+        );
+        gauge(
+            &mut out,
+            "kes_system_num_cpu",
+            "Number of available CPU cores.",
+            system.num_cpu as f64,
+        );
+        gauge(
+            &mut out,
+            "kes_system_num_cpu_used",
+            "Number of CPU cores used by the process.",
+            system.num_cpu_used as f64,
+        );
+        gauge(
+            &mut out,
+            "kes_system_num_threads",
+            "Number of threads that currently exist.",
+            system.threads as f64,
+        );
+        gauge(
+            &mut out,
+            "kes_system_up_time",
+            "The time the server has been up and running in seconds.",
+            system.uptime_secs,
+        );
         out
     }
 }
@@ -179,7 +237,9 @@ pub struct SystemStats {
 impl SystemStats {
     /// Reads the figures of this process.
     pub fn read(uptime: Duration) -> SystemStats {
-        let num_cpu = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+        let num_cpu = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(1);
         let mut stats = SystemStats {
             uptime_secs: (uptime.as_millis() / 10) as f64 / 100.0,
             num_cpu,
@@ -189,7 +249,9 @@ impl SystemStats {
         if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
             for line in status.lines() {
                 let mut it = line.split_whitespace();
-                let (Some(key), Some(value)) = (it.next(), it.next()) else { continue };
+                let (Some(key), Some(value)) = (it.next(), it.next()) else {
+                    continue;
+                };
                 let value: u64 = value.parse().unwrap_or(0);
                 match key {
                     "VmData:" => stats.heap_used = value * 1024,

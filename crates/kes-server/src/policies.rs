@@ -80,13 +80,19 @@ pub struct Runtime {
 impl Runtime {
     /// No overrides yet.
     pub fn new(base: Policies, admin: String) -> Runtime {
-        Runtime { base, admin, policies: BTreeMap::new(), identities: BTreeMap::new() }
+        Runtime {
+            base,
+            admin,
+            policies: BTreeMap::new(),
+            identities: BTreeMap::new(),
+        }
     }
 
     /// Replaces the config file's policies (reload), discarding overrides of every policy and
     /// identity the new file names, and of the new admin identity.
     pub fn rebase(&mut self, base: Policies, admin: String) {
-        self.policies.retain(|name, _| base.set.policy(name).is_none());
+        self.policies
+            .retain(|name, _| base.set.policy(name).is_none());
         self.identities
             .retain(|id, _| *id != admin && base.set.policy_of(id).is_none());
         self.base = base;
@@ -150,7 +156,8 @@ impl Runtime {
         if self.effective().set.policy(policy).is_none() {
             return Err(Refused::NoPolicy);
         }
-        self.identities.insert(identity.to_owned(), Some((policy.to_owned(), meta)));
+        self.identities
+            .insert(identity.to_owned(), Some((policy.to_owned(), meta)));
         Ok(())
     }
 
@@ -170,7 +177,10 @@ mod tests {
     use super::*;
 
     fn meta(by: &str) -> Meta {
-        Meta { created_at: OffsetDateTime::UNIX_EPOCH, created_by: by.into() }
+        Meta {
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            created_by: by.into(),
+        }
     }
 
     fn base() -> Policies {
@@ -186,7 +196,11 @@ mod tests {
     #[test]
     fn runtime_changes_apply_and_move_identities() {
         let mut rt = Runtime::new(base(), "admin".into());
-        rt.write_policy("rt", Policy::new(vec!["/v1/key/*".into()], vec![]), meta("admin"));
+        rt.write_policy(
+            "rt",
+            Policy::new(vec!["/v1/key/*".into()], vec![]),
+            meta("admin"),
+        );
         rt.assign("id-1", "rt", meta("admin")).unwrap();
         let eff = rt.effective();
         assert_eq!(eff.set().policy_of("id-1").unwrap().0, "rt");
@@ -194,7 +208,10 @@ mod tests {
         // Moving to another policy removes the first.
         rt.assign("id-1", "cfg", meta("x")).unwrap();
         assert_eq!(rt.effective().set().policy_of("id-1").unwrap().0, "cfg");
-        assert_eq!(rt.assign("id-1", "missing", meta("x")), Err(Refused::NoPolicy));
+        assert_eq!(
+            rt.assign("id-1", "missing", meta("x")),
+            Err(Refused::NoPolicy)
+        );
         // Deleting a policy removes its identities' access.
         rt.assign("id-2", "rt", meta("x")).unwrap();
         rt.delete_policy("rt").unwrap();
@@ -211,7 +228,11 @@ mod tests {
     #[test]
     fn reload_keeps_overrides_the_file_does_not_contradict() {
         let mut rt = Runtime::new(base(), "admin".into());
-        rt.write_policy("rt", Policy::new(vec!["/v1/key/*".into()], vec![]), meta("a"));
+        rt.write_policy(
+            "rt",
+            Policy::new(vec!["/v1/key/*".into()], vec![]),
+            meta("a"),
+        );
         rt.assign("id-1", "rt", meta("a")).unwrap();
         rt.forget("id-cfg").unwrap();
         assert!(rt.effective().set().policy_of("id-cfg").is_none());
@@ -221,7 +242,8 @@ mod tests {
         assert_eq!(eff.set().policy_of("id-cfg").unwrap().0, "cfg");
         assert_eq!(eff.set().policy_of("id-1").unwrap().0, "rt");
         // A new file that defines `rt` itself discards the runtime `rt`.
-        let set = PolicySet::new(vec![("rt".to_owned(), Policy::new(vec![], vec![]), vec![])]).unwrap();
+        let set =
+            PolicySet::new(vec![("rt".to_owned(), Policy::new(vec![], vec![]), vec![])]).unwrap();
         rt.rebase(Policies::from_config(set, meta("admin")), "admin".into());
         let eff = rt.effective();
         assert_eq!(eff.set().policy("rt").unwrap().allow().len(), 0);
@@ -229,7 +251,8 @@ mod tests {
         // name id-1.
         assert_eq!(eff.set().policy_of("id-1").unwrap().0, "rt");
         // A file whose admin is id-1 discards id-1's assignment.
-        let set = PolicySet::new(vec![("rt".to_owned(), Policy::new(vec![], vec![]), vec![])]).unwrap();
+        let set =
+            PolicySet::new(vec![("rt".to_owned(), Policy::new(vec![], vec![]), vec![])]).unwrap();
         rt.rebase(Policies::from_config(set, meta("id-1")), "id-1".into());
         assert!(rt.effective().set().policy_of("id-1").is_none());
     }

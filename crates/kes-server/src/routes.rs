@@ -104,9 +104,23 @@ pub const ROUTES: &[Route] = &[
     route!("/v1/policy/describe/", GET, 0, S15, Policy, PolicyDescribe),
     route!("/v1/policy/read/", GET, 0, S15, Policy, PolicyRead),
     route!("/v1/policy/list/", GET, 0, S15, Policy, PolicyList),
-    route!("/v1/identity/describe/", GET, 0, S15, Policy, IdentityDescribe),
+    route!(
+        "/v1/identity/describe/",
+        GET,
+        0,
+        S15,
+        Policy,
+        IdentityDescribe
+    ),
     route!("/v1/identity/list/", GET, 0, S15, Policy, IdentityList),
-    route!("/v1/identity/self/describe", GET, 0, S15, IdentifyOnly, SelfDescribe),
+    route!(
+        "/v1/identity/self/describe",
+        GET,
+        0,
+        S15,
+        IdentifyOnly,
+        SelfDescribe
+    ),
     route!("/v1/log/error", GET, 0, Duration::ZERO, Policy, LogError),
     route!("/v1/log/audit", GET, 0, Duration::ZERO, Policy, LogAudit),
     // Runtime policy and identity administration (spec §3.1), dropped by the final original.
@@ -114,8 +128,22 @@ pub const ROUTES: &[Route] = &[
     route!("/v1/policy/delete/", DELETE, 0, S15, Policy, PolicyDelete),
     route!("/v1/policy/assign/", POST, MB, S15, Policy, PolicyAssign),
     route!("/v1/identity/assign/", POST, 0, S15, Policy, IdentityAssign),
-    route!("/v1/identity/forget/", DELETE, 0, S15, Policy, IdentityForget),
-    route!("/v1/identity/delete/", DELETE, 0, S15, Policy, IdentityDelete),
+    route!(
+        "/v1/identity/forget/",
+        DELETE,
+        0,
+        S15,
+        Policy,
+        IdentityForget
+    ),
+    route!(
+        "/v1/identity/delete/",
+        DELETE,
+        0,
+        S15,
+        Policy,
+        IdentityDelete
+    ),
 ];
 
 /// The result of looking a request path up in the table.
@@ -149,7 +177,10 @@ pub fn lookup(path: &str) -> Lookup<'_> {
                 return Lookup::Redirect { index };
             }
         } else if path == route.path {
-            return Lookup::Found { index, resource: "" };
+            return Lookup::Found {
+                index,
+                resource: "",
+            };
         }
     }
     Lookup::NotFound
@@ -158,7 +189,10 @@ pub fn lookup(path: &str) -> Lookup<'_> {
 /// Whether a route is one of the listing routes, which are served directly without their
 /// trailing slash (the SDK asks for `/v1/key/list` when it lists everything).
 pub fn is_list(endpoint: Endpoint) -> bool {
-    matches!(endpoint, Endpoint::KeyList | Endpoint::PolicyList | Endpoint::IdentityList)
+    matches!(
+        endpoint,
+        Endpoint::KeyList | Endpoint::PolicyList | Endpoint::IdentityList
+    )
 }
 
 /// Index of a route by its path, as the `api:` section of the config file names it.
@@ -180,15 +214,29 @@ mod tests {
         assert_eq!(found("/version"), Some(("/version", String::new())));
         assert_eq!(found("/v1/status"), Some(("/v1/status", String::new())));
         assert_eq!(found("/v1/status/"), None);
-        assert_eq!(found("/v1/key/create/abc"), Some(("/v1/key/create/", "abc".into())));
-        assert_eq!(found("/v1/key/create/a/b"), Some(("/v1/key/create/", "a/b".into())));
+        assert_eq!(
+            found("/v1/key/create/abc"),
+            Some(("/v1/key/create/", "abc".into()))
+        );
+        assert_eq!(
+            found("/v1/key/create/a/b"),
+            Some(("/v1/key/create/", "a/b".into()))
+        );
         assert_eq!(
             found("/v1/identity/self/describe"),
             Some(("/v1/identity/self/describe", String::new()))
         );
-        assert_eq!(found("/v1/identity/describe/x"), Some(("/v1/identity/describe/", "x".into())));
+        assert_eq!(
+            found("/v1/identity/describe/x"),
+            Some(("/v1/identity/describe/", "x".into()))
+        );
         assert_eq!(found("/v1/nonexistent"), None);
-        assert_eq!(lookup("/v1/key/list"), Lookup::Redirect { index: index_of("/v1/key/list/").unwrap() });
+        assert_eq!(
+            lookup("/v1/key/list"),
+            Lookup::Redirect {
+                index: index_of("/v1/key/list/").unwrap()
+            }
+        );
         assert_eq!(lookup("/v1/log/audit/"), Lookup::NotFound);
     }
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use parking_lot::Mutex;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -166,7 +166,9 @@ impl Server {
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
                     let peer = peer.clone();
-                    async move { Ok::<_, std::convert::Infallible>(server.handle(req, &peer, remote).await) }
+                    async move {
+                        Ok::<_, std::convert::Infallible>(server.handle(req, &peer, remote).await)
+                    }
                 });
                 let conn = http.serve_connection(TokioIo::new(tls), service);
                 let _ = watcher.watch(conn.into_owned()).await;

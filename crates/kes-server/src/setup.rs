@@ -13,6 +13,7 @@ use rustls::server::ServerSessionMemoryCache;
 use time::OffsetDateTime;
 
 use crate::policies::{Meta, Policies};
+use crate::proxy::Proxies;
 use crate::server::Server;
 use crate::state::{LogLevels, State};
 use crate::tls::{self, ClientAuth, TlsError};
@@ -114,7 +115,9 @@ pub async fn load(
 
     let store: Arc<dyn KeyStore> = match &config.keystore {
         kes_config::KeyStoreConfig::Fs { path } => Arc::new(
-            FsKeyStore::open(path).await.map_err(|e| SetupError::KeyStore(e.to_string()))?,
+            FsKeyStore::open(path)
+                .await
+                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
         ),
         other => {
             return Err(SetupError::KeyStore(format!(
@@ -128,13 +131,27 @@ pub async fn load(
     }
 
     let cache = CacheConfig {
-        any: config.cache.any.filter(|d| !d.is_zero()).unwrap_or(DEFAULT_EXPIRY_ANY),
-        unused: config.cache.unused.filter(|d| !d.is_zero()).unwrap_or(DEFAULT_EXPIRY_UNUSED),
+        any: config
+            .cache
+            .any
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_EXPIRY_ANY),
+        unused: config
+            .cache
+            .unused
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_EXPIRY_UNUSED),
         offline: config.cache.offline.unwrap_or(Duration::ZERO),
     };
-    let log = LogLevels { error: config.log.error.0, audit: config.log.audit.0 };
-    let api: Vec<(String, bool, Option<Duration>)> =
-        config.api.iter().map(|a| (a.path.clone(), a.skip_auth, a.timeout)).collect();
+    let log = LogLevels {
+        error: config.log.error.0,
+        audit: config.log.audit.0,
+    };
+    let api: Vec<(String, bool, Option<Duration>)> = config
+        .api
+        .iter()
+        .map(|a| (a.path.clone(), a.skip_auth, a.timeout))
+        .collect();
     let optional = config.api.iter().any(|a| a.skip_auth);
 
     let key = tls::load_certified_key(
@@ -148,10 +165,33 @@ pub async fn load(
         optional,
     };
     let tls = tls::server_config(key, &auth, sessions)?;
-    let meta = Meta { created_at: policies_created_at, created_by: config.admin.clone() };
+    let verifier = if auth.verify {
+        Some(tls::client_verifier(&ClientAuth {
+            optional: false,
+            ..auth.clone()
+        })?)
+    } else {
+        None
+    };
+    let proxies = Proxies::new(
+        config.tls.proxy.identities.iter().cloned(),
+        config.tls.proxy.header_cert.as_deref(),
+        verifier,
+    )
+    .map_err(SetupError::Policy)?;
+    let meta = Meta {
+        created_at: policies_created_at,
+        created_by: config.admin.clone(),
+    };
     let policies = Policies::from_config(policies, meta);
-    let state = State::new(config.admin, &api, store, cache);
-    Ok(Loaded { state, policies, tls, addr, log })
+    let state = State::new(config.admin, &api, store, cache, proxies);
+    Ok(Loaded {
+        state,
+        policies,
+        tls,
+        addr,
+        log,
+    })
 }
 
 fn keystore_name(config: &kes_config::KeyStoreConfig) -> &'static str {
@@ -168,7 +208,10 @@ async fn create_declared_key(
     name: &str,
     admin: &str,
 ) -> Result<(), SetupError> {
-    let fail = |reason: String| SetupError::Key { name: name.to_owned(), reason };
+    let fail = |reason: String| SetupError::Key {
+        name: name.to_owned(),
+        reason,
+    };
     let version = KeyVersion::generate(
         KeyType::default_for_new_keys(),
         admin.to_owned(),
@@ -192,29 +235,55 @@ pub struct DevSetup {
 
 /// Builds an in-memory development server: a fresh admin API key, a self-signed certificate
 /// for the listen address, an in-memory keystore.
-pub fn dev(addr: SocketAddr, sessions: Arc<ServerSessionMemoryCache>) -> Result<DevSetup, SetupError> {
+pub fn dev(
+    addr: SocketAddr,
+    sessions: Arc<ServerSessionMemoryCache>,
+) -> Result<DevSetup, SetupError> {
     let api_key = kes_crypto::ApiKey::generate().map_err(|e| SetupError::Usage(e.to_string()))?;
     let key = dev_certificate(addr)?;
-    let auth = ClientAuth { verify: false, ca: None, optional: false };
+    let auth = ClientAuth {
+        verify: false,
+        ca: None,
+        optional: false,
+    };
     let tls = tls::server_config(key, &auth, sessions)?;
     let log = LogLevels::default();
     let policies = Policies::from_config(
         PolicySet::default(),
-        Meta { created_at: OffsetDateTime::now_utc(), created_by: api_key.identity() },
+        Meta {
+            created_at: OffsetDateTime::now_utc(),
+            created_by: api_key.identity(),
+        },
     );
     let state = State::new(
         api_key.identity(),
         &[],
         Arc::new(MemKeyStore::new()),
-        CacheConfig { any: DEFAULT_EXPIRY_ANY, unused: DEFAULT_EXPIRY_UNUSED, offline: Duration::ZERO },
+        CacheConfig {
+            any: DEFAULT_EXPIRY_ANY,
+            unused: DEFAULT_EXPIRY_UNUSED,
+            offline: Duration::ZERO,
+        },
+        Proxies::new(Vec::new(), None, None).map_err(SetupError::Policy)?,
     );
-    Ok(DevSetup { api_key, loaded: Loaded { state, policies, tls, addr, log } })
+    Ok(DevSetup {
+        api_key,
+        loaded: Loaded {
+            state,
+            policies,
+            tls,
+            addr,
+            log,
+        },
+    })
 }
 
 fn dev_certificate(addr: SocketAddr) -> Result<tls::CertifiedKey, SetupError> {
     let err = |e: rcgen::Error| SetupError::Tls(TlsError::Certificate(e.to_string()));
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     params.is_ca = rcgen::IsCa::ExplicitNoCa;
     let now = OffsetDateTime::now_utc();
@@ -233,7 +302,10 @@ fn dev_certificate(addr: SocketAddr) -> Result<tls::CertifiedKey, SetupError> {
     let cert = params.self_signed(&key).map_err(err)?;
     let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
         .map_err(|e| SetupError::Tls(TlsError::PrivateKey(e.to_string())))?;
-    Ok(tls::CertifiedKey { chain: vec![cert.der().clone()], key: key_der })
+    Ok(tls::CertifiedKey {
+        chain: vec![cert.der().clone()],
+        key: key_der,
+    })
 }
 
 /// Runs `kes server` until SIGINT or SIGTERM. SIGHUP reloads the config file.
@@ -242,7 +314,9 @@ pub async fn run(opts: Options) -> Result<(), SetupError> {
     let started_at = OffsetDateTime::now_utc();
     let (loaded, api_key) = match (&opts.config, opts.dev) {
         (Some(_), true) => {
-            return Err(SetupError::Usage("'--config' and '--dev' cannot be used together".into()));
+            return Err(SetupError::Usage(
+                "'--config' and '--dev' cannot be used together".into(),
+            ));
         }
         (None, false) => {
             return Err(SetupError::Usage(

@@ -10,6 +10,7 @@ use kes_crypto::KeyVersion;
 use kes_keystore::KeyStore;
 use kes_keystore::cache::{CacheConfig, KeyCache};
 
+use crate::proxy::Proxies;
 use crate::routes::{Auth, ROUTES};
 
 /// The effective settings of one route after the config file's `api:` overrides.
@@ -22,7 +23,8 @@ pub struct RouteSettings {
 }
 
 /// Log levels of the two logs, as slog-style numbers (DEBUG −4, INFO 0, WARN 4, ERROR 8).
-#[derive(Debug, Clone, Copy)]
+/// The default is INFO for both.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct LogLevels {
     /// Error log level.
     pub error: i32,
@@ -30,11 +32,6 @@ pub struct LogLevels {
     pub audit: i32,
 }
 
-impl Default for LogLevels {
-    fn default() -> Self {
-        Self { error: 0, audit: 0 }
-    }
-}
 
 /// One snapshot of everything a request needs.
 pub struct State {
@@ -44,11 +41,15 @@ pub struct State {
     pub routes: Vec<RouteSettings>,
     /// The keystore behind the key cache.
     pub keys: KeyCache<KeyVersion>,
+    /// TLS proxies allowed to forward client certificates.
+    pub proxies: Proxies,
 }
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").field("admin", &self.admin).finish_non_exhaustive()
+        f.debug_struct("State")
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,13 +61,17 @@ impl State {
         api: &[(String, bool, Option<Duration>)],
         store: Arc<dyn KeyStore>,
         cache: CacheConfig,
+        proxies: Proxies,
     ) -> State {
-        let mut routes: Vec<RouteSettings> =
-            ROUTES.iter().map(|r| RouteSettings { timeout: r.timeout, auth: r.auth }).collect();
+        let mut routes: Vec<RouteSettings> = ROUTES
+            .iter()
+            .map(|r| RouteSettings {
+                timeout: r.timeout,
+                auth: r.auth,
+            })
+            .collect();
         for (path, skip_auth, timeout) in api {
-            if let Some(settings) =
-                crate::routes::index_of(path).and_then(|i| routes.get_mut(i))
-            {
+            if let Some(settings) = crate::routes::index_of(path).and_then(|i| routes.get_mut(i)) {
                 if *skip_auth {
                     settings.auth = Auth::None;
                 }
@@ -79,7 +84,12 @@ impl State {
             KeyVersion::parse(bytes)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         });
-        State { admin: Arc::from(admin), routes, keys }
+        State {
+            admin: Arc::from(admin),
+            routes,
+            keys,
+            proxies,
+        }
     }
 
     /// The settings of the route with the given index.

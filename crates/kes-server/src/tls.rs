@@ -70,7 +70,9 @@ pub struct CertifiedKey {
 
 impl std::fmt::Debug for CertifiedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertifiedKey").field("chain", &self.chain.len()).finish_non_exhaustive()
+        f.debug_struct("CertifiedKey")
+            .field("chain", &self.chain.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,7 +84,10 @@ pub fn provider() -> Arc<CryptoProvider> {
 fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, TlsError> {
     std::fs::read(path)
         .map(Zeroizing::new)
-        .map_err(|source| TlsError::Read { path: path.to_owned(), source })
+        .map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Loads a certificate chain and private key from PEM files. An encrypted private key in the
@@ -134,7 +139,9 @@ fn private_key_from_der(label: &str, der: &[u8]) -> Result<PrivateKeyDer<'static
         "PRIVATE KEY" => Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))),
         "EC PRIVATE KEY" => Ok(PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der))),
         "RSA PRIVATE KEY" => Ok(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der))),
-        other => Err(TlsError::PrivateKey(format!("unsupported PEM block '{other}'"))),
+        other => Err(TlsError::PrivateKey(format!(
+            "unsupported PEM block '{other}'"
+        ))),
     }
 }
 
@@ -143,7 +150,9 @@ pub fn check_san(leaf: &CertificateDer<'_>) -> Result<(), TlsError> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     let (_, cert) = X509Certificate::from_der(leaf.as_ref())
         .map_err(|e| TlsError::Certificate(e.to_string()))?;
-    let san = cert.subject_alternative_name().map_err(|e| TlsError::Certificate(e.to_string()))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| TlsError::Certificate(e.to_string()))?;
     let has = san.is_some_and(|ext| {
         ext.value
             .general_names
@@ -159,17 +168,13 @@ pub fn server_config(
     auth: &ClientAuth,
     sessions: Arc<ServerSessionMemoryCache>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let leaf = key.chain.first().ok_or_else(|| TlsError::Certificate("empty chain".into()))?;
+    let leaf = key
+        .chain
+        .first()
+        .ok_or_else(|| TlsError::Certificate("empty chain".into()))?;
     check_san(leaf)?;
     let provider = provider();
-    let verifier: Arc<dyn ClientCertVerifier> = if auth.verify {
-        let roots = root_store(auth.ca.as_deref())?;
-        let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-        let builder = if auth.optional { builder.allow_unauthenticated() } else { builder };
-        builder.build().map_err(|e| TlsError::Ca(e.to_string()))?
-    } else {
-        Arc::new(AnyClientCert { provider: provider.clone(), mandatory: !auth.optional })
-    };
+    let verifier = client_verifier(auth)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
@@ -182,6 +187,26 @@ pub fn server_config(
         rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Rustls(e.to_string()))?;
     config.send_tls13_tickets = 2;
     Ok(config)
+}
+
+/// The client certificate verifier for `auth`.
+pub fn client_verifier(auth: &ClientAuth) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let provider = provider();
+    if auth.verify {
+        let roots = root_store(auth.ca.as_deref())?;
+        let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+        let builder = if auth.optional {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        builder.build().map_err(|e| TlsError::Ca(e.to_string()))
+    } else {
+        Ok(Arc::new(AnyClientCert {
+            provider,
+            mandatory: !auth.optional,
+        }))
+    }
 }
 
 /// The root store for `tls.auth: on`: the system roots plus `tls.ca` (a PEM file, or a directory
@@ -216,15 +241,22 @@ fn root_store(ca: Option<&Path>) -> Result<rustls::RootCertStore, TlsError> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| TlsError::Ca(format!("'{}': {e}", file.display())))?;
             if certs.is_empty() {
-                return Err(TlsError::Ca(format!("'{}': no PEM certificate", file.display())));
+                return Err(TlsError::Ca(format!(
+                    "'{}': no PEM certificate",
+                    file.display()
+                )));
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| TlsError::Ca(format!("'{}': {e}", file.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| TlsError::Ca(format!("'{}': {e}", file.display())))?;
             }
         }
     }
     if roots.is_empty() {
-        return Err(TlsError::Ca("no CA certificate to verify client certificates".into()));
+        return Err(TlsError::Ca(
+            "no CA certificate to verify client certificates".into(),
+        ));
     }
     Ok(roots)
 }
@@ -290,7 +322,9 @@ impl ClientCertVerifier for AnyClientCert {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -316,7 +350,10 @@ impl Peer {
         if kes_crypto::is_ca_certificate(leaf.as_ref()).unwrap_or(true) {
             return Peer::NoCertificate;
         }
-        if rest.iter().any(|c| !kes_crypto::is_ca_certificate(c.as_ref()).unwrap_or(true)) {
+        if rest
+            .iter()
+            .any(|c| !kes_crypto::is_ca_certificate(c.as_ref()).unwrap_or(true))
+        {
             return Peer::TooManyCertificates;
         }
         match kes_crypto::identity_of_certificate(leaf.as_ref()) {

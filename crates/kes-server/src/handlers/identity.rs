@@ -26,8 +26,11 @@ pub(super) fn describe(ctx: &Ctx<'_>) -> Reply {
             created_by: None,
         }
     } else {
-        let (policy, _) =
-            ctx.policies.set().policy_of(id).ok_or_else(ApiError::identity_not_found)?;
+        let (policy, _) = ctx
+            .policies
+            .set()
+            .policy_of(id)
+            .ok_or_else(ApiError::identity_not_found)?;
         let meta = ctx.policies.identity_meta(id);
         kes_api::DescribeIdentityResponse {
             admin: false,
@@ -56,10 +59,12 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
         .collect();
     identities.sort();
     identities.dedup();
-    Ok(ok_json(kes_api::encode_json(&kes_api::ListIdentitiesResponse {
-        identities,
-        continue_at: String::new(),
-    })))
+    Ok(ok_json(kes_api::encode_json(
+        &kes_api::ListIdentitiesResponse {
+            identities,
+            continue_at: String::new(),
+        },
+    )))
 }
 
 /// Describes the caller. Unlike the original (which answered 404 to every non-admin), a caller
@@ -77,8 +82,11 @@ pub(super) fn describe_self(ctx: &Ctx<'_>) -> Reply {
             deny: Default::default(),
         }
     } else {
-        let (name, policy) =
-            ctx.policies.set().policy_of(id).ok_or_else(ApiError::identity_not_found)?;
+        let (name, policy) = ctx
+            .policies
+            .set()
+            .policy_of(id)
+            .ok_or_else(ApiError::identity_not_found)?;
         let meta = ctx.policies.identity_meta(id);
         kes_api::SelfDescribeResponse {
             identity: id.to_owned(),
@@ -96,11 +104,17 @@ pub(super) fn describe_self(ctx: &Ctx<'_>) -> Reply {
 /// Assigns `policy` to `target` on behalf of the caller, with the original's checks.
 pub(super) fn assign_to(ctx: &Ctx<'_>, target: &str, policy: &str) -> Reply {
     if target.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "identity is unknown"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "identity is unknown",
+        ));
     }
     let target = identity(target)?;
     if target == &*ctx.state.admin {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "cannot assign policy to system admin"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "cannot assign policy to system admin",
+        ));
     }
     if Some(target) == ctx.identity {
         return Err(ApiError::new(
@@ -109,14 +123,19 @@ pub(super) fn assign_to(ctx: &Ctx<'_>, target: &str, policy: &str) -> Reply {
         ));
     }
     let meta = admin_meta(ctx, OffsetDateTime::now_utc());
-    ctx.server.change_policies(|rt| rt.assign(target, policy, meta)).map_err(refused)?;
+    ctx.server
+        .change_policies(|rt| rt.assign(target, policy, meta))
+        .map_err(refused)?;
     Ok(ok_empty())
 }
 
 /// `POST /v1/identity/assign/<policy>/<identity>` (KES ≤ v0.17).
 pub(super) fn assign(ctx: &Ctx<'_>) -> Reply {
     let Some((policy, target)) = ctx.resource.split_once('/') else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "identity is unknown"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "identity is unknown",
+        ));
     };
     if !is_valid_name(policy) {
         return Err(ApiError::invalid_policy_name(policy));
@@ -129,8 +148,13 @@ pub(super) fn assign(ctx: &Ctx<'_>) -> Reply {
 pub(super) fn forget(ctx: &Ctx<'_>) -> Reply {
     let target = identity(ctx.resource)?;
     if target == &*ctx.state.admin {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "cannot delete system admin"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "cannot delete system admin",
+        ));
     }
-    ctx.server.change_policies(|rt| rt.forget(target)).map_err(refused)?;
+    ctx.server
+        .change_policies(|rt| rt.forget(target))
+        .map_err(refused)?;
     Ok(ok_empty())
 }

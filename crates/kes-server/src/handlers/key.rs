@@ -21,7 +21,11 @@ async fn key(ctx: &Ctx<'_>, name: &str) -> Result<std::sync::Arc<KeyVersion>, Ap
     ctx.state.keys.get(name).await.map_err(|err| match err {
         CacheError::NotFound => ApiError::key_not_found(),
         other => {
-            ctx.server.logs().error(8, None, &format!("kes: failed to read key '{name}': {other}"));
+            ctx.server.logs().error(
+                8,
+                None,
+                &format!("kes: failed to read key '{name}': {other}"),
+            );
             ApiError::read_failed()
         }
     })
@@ -29,15 +33,21 @@ async fn key(ctx: &Ctx<'_>, name: &str) -> Result<std::sync::Arc<KeyVersion>, Ap
 
 async fn store(ctx: &Ctx<'_>, name: &str, version: &KeyVersion) -> Result<(), ApiError> {
     let record = version.encode().map_err(|_| ApiError::create_failed())?;
-    ctx.state.keys.create(name, record.as_bytes()).await.map_err(|err| match err {
-        CacheError::Exists => ApiError::key_exists(),
-        other => {
-            ctx.server
-                .logs()
-                .error(8, None, &format!("kes: failed to create key '{name}': {other}"));
-            ApiError::create_failed()
-        }
-    })
+    ctx.state
+        .keys
+        .create(name, record.as_bytes())
+        .await
+        .map_err(|err| match err {
+            CacheError::Exists => ApiError::key_exists(),
+            other => {
+                ctx.server.logs().error(
+                    8,
+                    None,
+                    &format!("kes: failed to create key '{name}': {other}"),
+                );
+                ApiError::create_failed()
+            }
+        })
 }
 
 pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
@@ -54,7 +64,8 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
 
 pub(super) async fn import(ctx: &Ctx<'_>) -> Reply {
     let name = name(ctx)?;
-    let req = kes_api::decode_import_request(ctx.body).map_err(|_| ApiError::invalid_import_body())?;
+    let req =
+        kes_api::decode_import_request(ctx.body).map_err(|_| ApiError::invalid_import_body())?;
     let Some(ty) = KeyType::from_cipher_name(&req.cipher) else {
         return Err(ApiError::new(
             http::StatusCode::NOT_ACCEPTABLE,
@@ -82,12 +93,14 @@ pub(super) async fn describe(ctx: &Ctx<'_>) -> Reply {
     let name = name(ctx)?;
     let key = key(ctx, name).await?;
     let created_by = key.created_by();
-    Ok(ok_json(kes_api::encode_json(&kes_api::DescribeKeyResponse {
-        name: name.to_owned(),
-        algorithm: key.algorithm().as_str().to_owned(),
-        created_at: key.created_at(),
-        created_by: (!created_by.is_empty()).then(|| created_by.to_owned()),
-    })))
+    Ok(ok_json(kes_api::encode_json(
+        &kes_api::DescribeKeyResponse {
+            name: name.to_owned(),
+            algorithm: key.algorithm().as_str().to_owned(),
+            created_at: key.created_at(),
+            created_by: (!created_by.is_empty()).then(|| created_by.to_owned()),
+        },
+    )))
 }
 
 pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
@@ -95,11 +108,21 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
     if !super::is_valid_list_pattern(pattern) {
         return Err(ApiError::invalid_pattern(pattern));
     }
-    let names = ctx.state.keys.list(super::list_prefix(pattern)).await.map_err(|err| {
-        ctx.server.logs().error(8, None, &format!("kes: failed to list keys: {err}"));
-        ApiError::list_failed()
-    })?;
-    Ok(ok_json(kes_api::encode_json(&kes_api::ListKeysResponse { names, continue_at: None })))
+    let names = ctx
+        .state
+        .keys
+        .list(super::list_prefix(pattern))
+        .await
+        .map_err(|err| {
+            ctx.server
+                .logs()
+                .error(8, None, &format!("kes: failed to list keys: {err}"));
+            ApiError::list_failed()
+        })?;
+    Ok(ok_json(kes_api::encode_json(&kes_api::ListKeysResponse {
+        names,
+        continue_at: None,
+    })))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Reply {
@@ -107,9 +130,11 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Reply {
     ctx.state.keys.delete(name).await.map_err(|err| match err {
         CacheError::NotFound => ApiError::key_not_found(),
         other => {
-            ctx.server
-                .logs()
-                .error(8, None, &format!("kes: failed to delete key '{name}': {other}"));
+            ctx.server.logs().error(
+                8,
+                None,
+                &format!("kes: failed to delete key '{name}': {other}"),
+            );
             ApiError::delete_failed()
         }
     })?;
@@ -129,37 +154,53 @@ pub(super) async fn generate(ctx: &Ctx<'_>) -> Reply {
         .key()
         .encrypt(dek.expose_secret(), &req.context)
         .map_err(|_| ApiError::generate_failed())?;
-    Ok(ok_secret_json(kes_api::encode_json_secret(&kes_api::GenerateResponse {
-        plaintext: dek.into_inner(),
-        ciphertext,
-        version: None,
-    })))
+    Ok(ok_secret_json(kes_api::encode_json_secret(
+        &kes_api::GenerateResponse {
+            plaintext: dek.into_inner(),
+            ciphertext,
+            version: None,
+        },
+    )))
 }
 
 pub(super) async fn encrypt(ctx: &Ctx<'_>) -> Reply {
     let name = name(ctx)?;
     let req = kes_api::decode_encrypt_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
     let key = key(ctx, name).await?;
-    let ciphertext =
-        key.key().encrypt(&req.plaintext, &req.context).map_err(|_| ApiError::encrypt_failed())?;
-    Ok(ok_json(kes_api::encode_json(&kes_api::EncryptResponse { ciphertext, version: None })))
+    let ciphertext = key
+        .key()
+        .encrypt(&req.plaintext, &req.context)
+        .map_err(|_| ApiError::encrypt_failed())?;
+    Ok(ok_json(kes_api::encode_json(&kes_api::EncryptResponse {
+        ciphertext,
+        version: None,
+    })))
 }
 
 pub(super) async fn decrypt(ctx: &Ctx<'_>) -> Reply {
     let name = name(ctx)?;
     let req = kes_api::decode_decrypt_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
     let key = key(ctx, name).await?;
-    let plaintext =
-        key.key().decrypt(&req.ciphertext, &req.context).map_err(|_| ApiError::decrypt_failed())?;
-    Ok(ok_secret_json(kes_api::encode_json_secret(&kes_api::DecryptResponse {
-        plaintext: plaintext.into_inner(),
-    })))
+    let plaintext = key
+        .key()
+        .decrypt(&req.ciphertext, &req.context)
+        .map_err(|_| ApiError::decrypt_failed())?;
+    Ok(ok_secret_json(kes_api::encode_json_secret(
+        &kes_api::DecryptResponse {
+            plaintext: plaintext.into_inner(),
+        },
+    )))
 }
 
 pub(super) async fn hmac(ctx: &Ctx<'_>) -> Reply {
     let name = name(ctx)?;
     let req = kes_api::decode_hmac_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
     let key = key(ctx, name).await?;
-    let sum = key.hmac(&req.message).map_err(|_| ApiError::hmac_unsupported())?;
-    Ok(ok_json(kes_api::encode_json(&kes_api::HmacResponse { hmac: sum.to_vec(), version: None })))
+    let sum = key
+        .hmac(&req.message)
+        .map_err(|_| ApiError::hmac_unsupported())?;
+    Ok(ok_json(kes_api::encode_json(&kes_api::HmacResponse {
+        hmac: sum.to_vec(),
+        version: None,
+    })))
 }

@@ -48,7 +48,10 @@ pub(crate) async fn call(endpoint: Endpoint, ctx: &Ctx<'_>) -> Reply {
 
 /// Who made a runtime change, and when.
 pub(crate) fn admin_meta(ctx: &Ctx<'_>, now: time::OffsetDateTime) -> Meta {
-    Meta { created_at: now, created_by: ctx.identity.unwrap_or_default().to_owned() }
+    Meta {
+        created_at: now,
+        created_by: ctx.identity.unwrap_or_default().to_owned(),
+    }
 }
 
 /// The reply to a refused runtime change.
@@ -65,7 +68,9 @@ pub(crate) fn refused(r: Refused) -> ApiError {
 pub(crate) fn is_valid_list_pattern(pattern: &str) -> bool {
     let prefix = list_prefix(pattern);
     pattern.len() <= 80
-        && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The listing prefix of a pattern: a trailing `*` is dropped (so `my*` and `my` list the

@@ -18,29 +18,37 @@ fn policy_name<'a>(ctx: &Ctx<'a>) -> Result<&'a str, ApiError> {
 
 fn policy<'a>(ctx: &Ctx<'a>) -> Result<(&'a str, &'a Policy), ApiError> {
     let name = policy_name(ctx)?;
-    ctx.policies.set().policy(name).map(|p| (name, p)).ok_or_else(ApiError::policy_not_found)
+    ctx.policies
+        .set()
+        .policy(name)
+        .map(|p| (name, p))
+        .ok_or_else(ApiError::policy_not_found)
 }
 
 pub(super) fn describe(ctx: &Ctx<'_>) -> Reply {
     let (name, _) = policy(ctx)?;
     let meta = ctx.policies.policy_meta(name);
-    Ok(ok_json(kes_api::encode_json(&kes_api::DescribePolicyResponse {
-        name: name.to_owned(),
-        created_at: meta.created_at,
-        created_by: meta.created_by.clone(),
-    })))
+    Ok(ok_json(kes_api::encode_json(
+        &kes_api::DescribePolicyResponse {
+            name: name.to_owned(),
+            created_at: meta.created_at,
+            created_by: meta.created_by.clone(),
+        },
+    )))
 }
 
 pub(super) fn read(ctx: &Ctx<'_>) -> Reply {
     let (name, policy) = policy(ctx)?;
     let meta = ctx.policies.policy_meta(name);
-    Ok(ok_json(kes_api::encode_json(&kes_api::ReadPolicyResponse {
-        name: name.to_owned(),
-        allow: kes_api::pattern_map(policy.allow()),
-        deny: kes_api::pattern_map(policy.deny()),
-        created_at: meta.created_at,
-        created_by: meta.created_by.clone(),
-    })))
+    Ok(ok_json(kes_api::encode_json(
+        &kes_api::ReadPolicyResponse {
+            name: name.to_owned(),
+            allow: kes_api::pattern_map(policy.allow()),
+            deny: kes_api::pattern_map(policy.deny()),
+            created_at: meta.created_at,
+            created_by: meta.created_by.clone(),
+        },
+    )))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
@@ -56,26 +64,32 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
         .filter(|n| n.starts_with(prefix))
         .map(str::to_owned)
         .collect();
-    Ok(ok_json(kes_api::encode_json(&kes_api::ListPoliciesResponse {
-        names,
-        continue_at: String::new(),
-    })))
+    Ok(ok_json(kes_api::encode_json(
+        &kes_api::ListPoliciesResponse {
+            names,
+            continue_at: String::new(),
+        },
+    )))
 }
 
 /// `POST /v1/policy/write/<name>` `{"allow":[…],"deny":[…]}`: creates or replaces a policy.
 pub(super) fn write(ctx: &Ctx<'_>) -> Reply {
     let name = policy_name(ctx)?;
-    let req = kes_api::decode_policy_write_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
+    let req =
+        kes_api::decode_policy_write_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
     let policy = Policy::new(req.allow, req.deny);
     let meta = admin_meta(ctx, OffsetDateTime::now_utc());
-    ctx.server.change_policies(|rt| rt.write_policy(name, policy, meta));
+    ctx.server
+        .change_policies(|rt| rt.write_policy(name, policy, meta));
     Ok(ok_empty())
 }
 
 /// `DELETE /v1/policy/delete/<name>`: its identities lose it.
 pub(super) fn delete(ctx: &Ctx<'_>) -> Reply {
     let name = policy_name(ctx)?;
-    ctx.server.change_policies(|rt| rt.delete_policy(name)).map_err(refused)?;
+    ctx.server
+        .change_policies(|rt| rt.delete_policy(name))
+        .map_err(refused)?;
     Ok(ok_empty())
 }
 

@@ -28,12 +28,22 @@ pub(super) async fn ready(ctx: &Ctx<'_>) -> Reply {
     match ctx.state.keys.status().await {
         Ok(_) => Ok(ok_empty()),
         Err(CacheError::Unreachable(_)) => {
-            ctx.server.logs().error(4, None, "kes: key store is not reachable");
-            Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "key store is not reachable"))
+            ctx.server
+                .logs()
+                .error(4, None, "kes: key store is not reachable");
+            Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "key store is not reachable",
+            ))
         }
         Err(err) => {
-            ctx.server.logs().error(4, None, &format!("kes: key store is unavailable: {err}"));
-            Err(ApiError::new(StatusCode::BAD_GATEWAY, "key store is unavailable"))
+            ctx.server
+                .logs()
+                .error(4, None, &format!("kes: key store is unavailable: {err}"));
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "key store is unavailable",
+            ))
         }
     }
 }
@@ -42,7 +52,14 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> Reply {
     let stats = SystemStats::read(ctx.server.started.elapsed());
     let store = ctx.state.keys.status().await;
     let (latency, unreachable) = match store {
-        Ok(latency) => (Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX).max(1)), false),
+        Ok(latency) => (
+            Some(
+                u64::try_from(latency.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            ),
+            false,
+        ),
         Err(_) => (None, true),
     };
     Ok(ok_json(kes_api::encode_json(&kes_api::StatusResponse {

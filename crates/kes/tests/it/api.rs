@@ -315,3 +315,53 @@ async fn policy_allow_deny_and_unknown_identities() {
     let r = send(&other, "GET", &kes.url("/version"), None).await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn status_and_ready_report_an_unreachable_keystore() {
+    let (dir, kes) = setup();
+    let admin = client(Who::Admin);
+    assert_eq!(send(&admin, "GET", &kes.url("/v1/ready"), None).await.status, 200);
+    // The keystore directory disappears.
+    std::fs::rename(dir.path().join("keys"), dir.path().join("gone")).unwrap();
+    let r = send(&admin, "GET", &kes.url("/v1/status"), None).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    // Both flags: the Go SDK refuses "unreachable" without "unavailable".
+    assert_eq!(v["keystore_unreachable"], true);
+    assert_eq!(v["keystore_unavailable"], true);
+    assert!(v.get("keystore_latency").is_none());
+    let r = send(&admin, "GET", &kes.url("/v1/ready"), None).await;
+    assert_eq!((r.status, r.message()), (504, "key store is not reachable".into()));
+    // It comes back without a restart.
+    std::fs::rename(dir.path().join("gone"), dir.path().join("keys")).unwrap();
+    assert_eq!(send(&admin, "GET", &kes.url("/v1/ready"), None).await.status, 200);
+}
+
+#[tokio::test]
+async fn http1_http2_tls12_and_tls13() {
+    let (_dir, kes) = setup();
+    // reqwest negotiates HTTP/2 through ALPN.
+    let res = client(Who::Admin).get(kes.url("/version")).send().await.unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let res = crate::harness::client_builder(Who::Admin)
+        .http1_only()
+        .build()
+        .unwrap()
+        .get(kes.url("/version"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_11);
+    assert_eq!(res.status(), 200);
+    // TLS 1.2 and TLS 1.3 clients.
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let pki = crate::harness::pki();
+        let config = crate::harness::tls_client_config_versions(
+            Some((&pki.join("admin.crt"), &pki.join("admin.key"))),
+            &pki.join("ca.crt"),
+            &[version],
+        );
+        let r = crate::harness::raw(kes.addr, config, "GET", "/v1/status", None).await.unwrap();
+        assert_eq!(r.status, 200, "{version:?}");
+    }
+}

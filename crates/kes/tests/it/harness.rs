@@ -64,8 +64,6 @@ pub struct Kes {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its working directory (config file, keystore).
-    pub dir: PathBuf,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
 }
@@ -136,7 +134,7 @@ impl Kes {
         loop {
             if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
                 let addr = addr.parse().unwrap();
-                return Ok(Kes { child, addr, dir: dir.to_owned(), stderr, stdout });
+                return Ok(Kes { child, addr, stderr, stdout });
             }
             if let Ok(Some(status)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(100));
@@ -302,12 +300,21 @@ pub fn tls_client_config(
     identity: Option<(&Path, &Path)>,
     root: &Path,
 ) -> Arc<rustls::ClientConfig> {
+    tls_client_config_versions(identity, root, rustls::DEFAULT_VERSIONS)
+}
+
+/// Like [`tls_client_config`] with only the given TLS versions.
+pub fn tls_client_config_versions(
+    identity: Option<(&Path, &Path)>,
+    root: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_file(root).unwrap()).unwrap();
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots);
     let config = match identity {

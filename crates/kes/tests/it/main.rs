@@ -4,6 +4,7 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::unwrap_in_result,
     missing_docs
 )]
 
@@ -14,6 +15,7 @@ mod auth;
 mod crash;
 mod logs;
 mod metrics;
+mod proxy;
 mod replay;
 mod runtime;
 mod server;

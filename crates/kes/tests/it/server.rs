@@ -125,3 +125,59 @@ async fn sigterm_shuts_down_cleanly() {
     let status = kes.wait_exit(Duration::from_secs(10)).expect("server did not exit");
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_tls_certificate_and_the_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("keys");
+    let cfg = config(&ks, "");
+    let kes = Kes::start(dir.path(), &cfg);
+    assert_eq!(send(&client(Who::Admin), "GET", &kes.url("/v1/key/list/*"), None).await.status, 200);
+
+    // A new self-signed server certificate for 127.0.0.1, and the app as the new admin.
+    let key = kes_crypto::ApiKey::generate().unwrap();
+    let cert = kes_crypto::generate_identity_certificate(
+        &key,
+        Some("localhost"),
+        &["127.0.0.1".parse().unwrap()],
+        &["localhost".to_owned()],
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("new.crt"), &cert.cert_pem).unwrap();
+    std::fs::write(dir.path().join("new.key"), cert.key_pem.as_bytes()).unwrap();
+    let admin_id = crate::harness::admin_identity();
+    let app_id = crate::harness::app_identity();
+    let new_cfg = cfg
+        .replace(&pki().join("server.crt").display().to_string(), &dir.path().join("new.crt").display().to_string())
+        .replace(&pki().join("server.key").display().to_string(), &dir.path().join("new.key").display().to_string())
+        .replace(&format!("    - {app_id}\n"), "")
+        .replace(&format!("identity: {admin_id}"), &format!("identity: {app_id}"));
+    std::fs::write(dir.path().join("config.yml"), new_cfg).unwrap();
+    kes.signal("HUP");
+    for _ in 0..50 {
+        if kes.stderr().contains("configuration reloaded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(kes.stderr().contains("configuration reloaded"), "{}", kes.stderr());
+
+    // New connections get the new certificate: a client trusting only the old CA fails...
+    assert!(client(Who::Admin).get(kes.url("/version")).send().await.is_err());
+    // ...and one trusting the new certificate works, with the new admin.
+    let trusting = |who: &str| {
+        let mut pem = std::fs::read(pki().join(format!("{who}.crt"))).unwrap();
+        pem.extend(std::fs::read(pki().join(format!("{who}.key"))).unwrap());
+        reqwest::Client::builder()
+            .tls_backend_rustls()
+            .tls_certs_only([reqwest::Certificate::from_pem(cert.cert_pem.as_bytes()).unwrap()])
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .build()
+            .unwrap()
+    };
+    let r = send(&trusting("app"), "GET", &kes.url("/v1/key/list/*"), None).await;
+    assert_eq!(r.status, 200);
+    let r = send(&trusting("admin"), "GET", &kes.url("/v1/key/list/*"), None).await;
+    assert_eq!(r.status, 403);
+}
