@@ -30,6 +30,30 @@ pub struct Config {
     pub keys: Vec<String>,
     /// `keystore`: exactly one backend.
     pub keystore: KeyStoreConfig,
+    /// `limits` (an extension): resource limits.
+    pub limits: LimitsConfig,
+    /// `mlock` (an extension): whether the process memory is locked against swapping.
+    pub mlock: MlockMode,
+}
+
+/// The `limits` section (not in Go KES).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `limits.max_connections`: connections served at once; more are answered with 503 and
+    /// closed. `None` = the server's default.
+    pub max_connections: Option<usize>,
+}
+
+/// The `mlock` setting (not in Go KES).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MlockMode {
+    /// Lock memory where the system permits it; go on without otherwise (the default).
+    #[default]
+    Auto,
+    /// Refuse to start unless memory can be locked.
+    Required,
+    /// Do not lock memory.
+    Off,
 }
 
 /// The `tls` section.

@@ -32,8 +32,9 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 pub use crate::config::{
-    ApiConfig, CacheConfig, Config, KeyStoreConfig, LogConfig, PolicyConfig, ProxyConfig,
-    TlsConfig, VaultAppRole, VaultConfig, VaultKubernetes, VaultKvVersion, VaultTls, VaultTransit,
+    ApiConfig, CacheConfig, Config, KeyStoreConfig, LimitsConfig, LogConfig, MlockMode,
+    PolicyConfig, ProxyConfig, TlsConfig, VaultAppRole, VaultConfig, VaultKubernetes,
+    VaultKvVersion, VaultTls, VaultTransit,
 };
 pub use crate::env::{Env, MapEnv, ProcessEnv};
 pub use crate::error::{Error, Errors};

@@ -11,8 +11,9 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::config::{
-    ApiConfig, CacheConfig, Config, KeyStoreConfig, LogConfig, PolicyConfig, ProxyConfig,
-    TlsConfig, VaultAppRole, VaultConfig, VaultKubernetes, VaultKvVersion, VaultTls, VaultTransit,
+    ApiConfig, CacheConfig, Config, KeyStoreConfig, LimitsConfig, LogConfig, MlockMode,
+    PolicyConfig, ProxyConfig, TlsConfig, VaultAppRole, VaultConfig, VaultKubernetes,
+    VaultKvVersion, VaultTls, VaultTransit,
 };
 use crate::values::{LogLevel, check_name, parse_address, parse_bool, parse_go_duration};
 use crate::yaml::{Entry, Kind, Node, Pos, Value, join};
@@ -42,6 +43,12 @@ const API_PATHS: &[&str] = &[
     "/v1/identity/self/describe",
     "/v1/log/error",
     "/v1/log/audit",
+    "/v1/policy/write/",
+    "/v1/policy/delete/",
+    "/v1/policy/assign/",
+    "/v1/identity/assign/",
+    "/v1/identity/forget/",
+    "/v1/identity/delete/",
 ];
 
 /// Keystore sections of Go KES that this version does not implement, with their names for
@@ -422,7 +429,7 @@ impl Walker<'_> {
     fn config(&mut self, root: Option<&Node>) -> Option<Config> {
         const TOP: &[&str] = &[
             "version", "address", "admin", "root", "tls", "policy", "cache", "api", "log", "keys",
-            "keystore",
+            "keystore", "limits", "mlock",
         ];
         let top = match root {
             Some(
@@ -473,6 +480,8 @@ impl Walker<'_> {
         let log = self.log(&top);
         let keys = self.keys(&top);
         let keystore = self.keystore(&top);
+        let limits = self.limits(&top);
+        let mlock = self.mlock(&top);
 
         Some(Config {
             address,
@@ -484,7 +493,51 @@ impl Walker<'_> {
             log,
             keys,
             keystore: keystore?,
+            limits,
+            mlock,
         })
+    }
+
+    /// `limits` (not in Go KES): resource limits of the server.
+    fn limits(&mut self, top: &Mapping<'_>) -> LimitsConfig {
+        let limits = self.section(top, "", "limits", &["max_connections"]);
+        let mut config = LimitsConfig::default();
+        if let Some(node) = limits.node("max_connections") {
+            let path = "limits.max_connections";
+            if let Some(text) = self.text(node, path, "a number", true) {
+                match text.value.trim().parse::<usize>() {
+                    Ok(n) if n > 0 => config.max_connections = Some(n),
+                    _ => self.error(
+                        text.pos,
+                        path,
+                        format!("invalid maximum number of connections '{}': expected a positive integer", text.value.as_str()),
+                    ),
+                }
+            }
+        }
+        config
+    }
+
+    /// `mlock` (not in Go KES): `auto` (lock memory where permitted), `required` (refuse to start
+    /// without), `off`.
+    fn mlock(&mut self, top: &Mapping<'_>) -> MlockMode {
+        let Some(node) = top.node("mlock") else {
+            return MlockMode::Auto;
+        };
+        let Some(text) = self.text(node, "mlock", "auto, required or off", true) else {
+            return MlockMode::Auto;
+        };
+        match text.value.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => MlockMode::Auto,
+            "required" => MlockMode::Required,
+            "off" | "false" | "no" => MlockMode::Off,
+            other => {
+                let message =
+                    format!("invalid mlock mode '{other}': expected auto, required or off");
+                self.error(text.pos, "mlock", message);
+                MlockMode::Auto
+            }
+        }
     }
 
     fn admin(&mut self, top: &Mapping<'_>) -> String {

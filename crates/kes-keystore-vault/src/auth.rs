@@ -388,6 +388,7 @@ pub(crate) async fn renew_task(
     let mut last_check: Option<Instant> = None;
     loop {
         let planned = schedule(&lease, auth.login.can_login());
+        eprintln!("DEBUG {:?} lease {lease:?} planned {planned:?}", std::time::SystemTime::now());
         let due = planned.map(|(after, _)| granted + after);
         // Wait for the planned time, or for a refused call that shows the token is gone.
         let forced = tokio::select! {
@@ -419,7 +420,9 @@ pub(crate) async fn renew_task(
             }
         };
         if action == Action::Renew {
-            match auth.renew(&transport, lease).await {
+            let r = auth.renew(&transport, lease).await;
+            eprintln!("DEBUG {:?} renew {:?}", std::time::SystemTime::now(), r.as_ref().map_err(|e| e.to_string()));
+            match r {
                 Ok(renewed) => {
                     lease = renewed;
                     granted = Instant::now();
@@ -455,6 +458,7 @@ pub(crate) async fn renew_task(
             let remaining = old_expiry.saturating_duration_since(Instant::now());
             tokio::time::sleep(switch_delay(remaining)).await;
         }
+        eprintln!("DEBUG {:?} switch", std::time::SystemTime::now());
         auth.set(token);
         lease = new_lease;
         granted = login_time;

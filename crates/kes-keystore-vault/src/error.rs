@@ -140,17 +140,36 @@ impl From<VaultError> for kes_keystore::Error {
 }
 
 /// Vault's error messages from an error body (`{"errors":["…", …]}`), joined with `; `.
+///
+/// Vault often wraps a message in a Go multi-error (`1 error occurred:\n\t* permission
+/// denied\n\n`); the wrapper is dropped and only the messages are kept.
 fn vault_messages(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         #[serde(default)]
         errors: Vec<String>,
     }
-    match serde_json::from_slice::<Errors>(body) {
-        Ok(parsed) => parsed.errors.join("; "),
+    let Ok(parsed) = serde_json::from_slice::<Errors>(body) else {
         // Not Vault's JSON (a proxy's HTML page, say): keep nothing of it.
-        Err(_) => String::new(),
+        return String::new();
+    };
+    let mut messages = Vec::new();
+    for error in &parsed.errors {
+        for line in error.lines() {
+            let line = line.trim();
+            let line = line.strip_prefix("* ").unwrap_or(line).trim();
+            let wrapper = line
+                .split_once(' ')
+                .is_some_and(|(n, rest)| {
+                    n.bytes().all(|b| b.is_ascii_digit())
+                        && (rest == "error occurred:" || rest == "errors occurred:")
+                });
+            if !line.is_empty() && !wrapper {
+                messages.push(line);
+            }
+        }
     }
+    messages.join("; ")
 }
 
 /// `text` without the strings of `redact`, without control characters, cut to length.
@@ -212,6 +231,16 @@ mod tests {
         let text = err.to_string();
         assert!(!text.contains(token), "{text}");
         assert!(text.contains("bad token [REDACTED] second line"), "{text}");
+    }
+
+    #[test]
+    fn go_multi_errors_are_unwrapped() {
+        let body = br#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#;
+        let err = VaultError::status(call(), 403, body, &[]);
+        assert!(err.to_string().ends_with(": 403 Forbidden: permission denied"), "{err}");
+        let body = br#"{"errors":["2 errors occurred:\n\t* a\n\t* b\n\n"]}"#;
+        let err = VaultError::status(call(), 400, body, &[]);
+        assert!(err.to_string().ends_with(": 400 Bad Request: a; b"), "{err}");
     }
 
     #[test]

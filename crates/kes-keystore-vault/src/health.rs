@@ -51,6 +51,7 @@ pub(crate) fn classify(status: u16, body: &[u8]) -> Node {
     let parsed: Option<HealthResponse> = serde_json::from_slice(body).ok();
     match status {
         200 | 429 | 473 if parsed.as_ref().is_some_and(|h| h.sealed) => Node::Sealed,
+        200 if parsed.as_ref().is_some_and(|h| !h.initialized) => Node::Uninitialized,
         200 if parsed.as_ref().is_some_and(|h| h.standby) => Node::Standby,
         200 => Node::Active,
         429 | 473 => Node::Standby,
@@ -152,6 +153,7 @@ mod tests {
     #[test]
     fn node_states() {
         let active = br#"{"initialized":true,"sealed":false,"standby":false}"#;
+        assert_eq!(classify(200, br#"{"initialized":false}"#), Node::Uninitialized);
         let standby = br#"{"initialized":true,"sealed":false,"standby":true}"#;
         let sealed = br#"{"initialized":true,"sealed":true,"standby":true}"#;
         assert_eq!(classify(200, active), Node::Active);
@@ -174,7 +176,6 @@ mod tests {
                 path: "/v1/sys/health".into(),
                 endpoint: "http://127.0.0.1:1".into(),
             },
-            endpoint: 0,
         }
     }
 

@@ -154,11 +154,6 @@ impl Layout {
         self.version
     }
 
-    /// Whether stored values are wrapped with a transit key.
-    pub fn has_transit(&self) -> bool {
-        self.transit.is_some()
-    }
-
     /// `/v1/<engine>[/<kind>][/<prefix>][/<name>]`.
     fn path(&self, kind: Option<&str>, name: Option<&str>) -> String {
         let mut path = format!("/v1/{}", self.engine);

@@ -40,8 +40,6 @@ pub(crate) struct Reply {
     pub body: Zeroizing<Vec<u8>>,
     /// The call that got this answer, for errors.
     pub call: Call,
-    /// The index of the endpoint that answered.
-    pub endpoint: usize,
 }
 
 impl Reply {
@@ -156,6 +154,7 @@ impl Transport {
     ) -> Result<Reply, VaultError> {
         let mut hide: Vec<&str> = redact.to_vec();
         hide.extend(token);
+        let hide = &hide;
         let (index, reply) = retry::run(
             policy,
             self.endpoints.len(),
@@ -164,7 +163,7 @@ impl Transport {
                 match self.once(i, request, token, None).await {
                     Err(err) => Outcome::Retry(err),
                     Ok(reply) if is_transient(reply.status, &reply.body) => {
-                        Outcome::Retry(reply.error(&hide))
+                        Outcome::Retry(reply.error(hide))
                     }
                     Ok(reply) => Outcome::Done(reply),
                 }
@@ -258,7 +257,6 @@ impl Transport {
             status,
             body,
             call,
-            endpoint: index,
         })
     }
 }

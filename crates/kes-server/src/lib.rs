@@ -12,6 +12,7 @@ pub mod http;
 pub mod logs;
 pub mod metrics;
 pub mod policies;
+pub mod process;
 pub mod proxy;
 pub mod routes;
 pub mod server;

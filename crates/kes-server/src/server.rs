@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -23,6 +24,14 @@ use crate::tls::Peer;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Go's `ReadHeaderTimeout`.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request head (HTTP/1.1 read buffer, HTTP/2 header list).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// HTTP/2 streams a client may open at once on one connection.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// HTTP/2 receive window per stream: one maximal request body.
+const STREAM_WINDOW: u32 = 1 << 20;
+/// HTTP/2 receive window per connection.
+const CONNECTION_WINDOW: u32 = 4 << 20;
 /// How long shutdown waits for open requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
@@ -37,6 +46,8 @@ pub struct Server {
     pub(crate) metrics: Metrics,
     pub(crate) logs: Logs,
     pub(crate) shutdown: CancellationToken,
+    max_connections: AtomicUsize,
+    open_connections: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Server {
@@ -64,6 +75,8 @@ impl Server {
             metrics: Metrics::new(),
             logs,
             shutdown: CancellationToken::new(),
+            max_connections: AtomicUsize::new(usize::MAX),
+            open_connections: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -88,6 +101,12 @@ impl Server {
     /// The current policies.
     pub fn policies(&self) -> arc_swap::Guard<Arc<Policies>> {
         self.policies.load()
+    }
+
+    /// Sets how many connections are served at once; connections above it are answered with
+    /// 503 and closed.
+    pub fn set_max_connections(&self, max: usize) {
+        self.max_connections.store(max.max(1), Ordering::Relaxed);
     }
 
     /// Replaces the TLS configuration for new connections.
@@ -123,12 +142,17 @@ impl Server {
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true)
-            .max_buf_size(1 << 20);
+            .max_headers(128)
+            .max_buf_size(MAX_HEADER_BYTES);
         http.http2()
             .timer(TokioTimer::new())
-            .max_concurrent_streams(256)
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_send_buf_size(CONNECTION_WINDOW as usize)
             .keep_alive_interval(Some(Duration::from_secs(30)))
-            .max_header_list_size(64 * 1024);
+            .keep_alive_timeout(Duration::from_secs(20))
+            .max_header_list_size(MAX_HEADER_BYTES as u32);
         let http = Arc::new(http);
         loop {
             let (tcp, remote) = tokio::select! {
@@ -147,7 +171,13 @@ impl Server {
             let server = self.clone();
             let http = http.clone();
             let watcher = graceful.watcher();
+            let open = ConnectionGuard::new(self.open_connections.clone());
+            if open.count > self.max_connections.load(Ordering::Relaxed) {
+                tokio::spawn(server.refuse(tcp, remote, open));
+                continue;
+            }
             tokio::spawn(async move {
+                let _open = open;
                 let acceptor = tokio_rustls::TlsAcceptor::from(server.tls.load_full());
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
                 {
@@ -176,6 +206,64 @@ impl Server {
         }
         drop(listener);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    }
+}
+
+/// Counts an open connection for as long as it lives.
+struct ConnectionGuard {
+    counter: Arc<AtomicUsize>,
+    /// Open connections including this one.
+    count: usize,
+}
+
+impl ConnectionGuard {
+    fn new(counter: Arc<AtomicUsize>) -> Self {
+        let count = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        Self { counter, count }
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Server {
+    /// Answers a connection above `limits.max_connections`: after the TLS handshake, every
+    /// request on it gets 503 "too many open connections" and the connection is closed.
+    async fn refuse(
+        self: Arc<Self>,
+        tcp: tokio::net::TcpStream,
+        remote: SocketAddr,
+        _open: ConnectionGuard,
+    ) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.load_full());
+        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+        else {
+            return;
+        };
+        self.logs.error(
+            4,
+            None,
+            &format!("http: too many open connections: refusing {remote}"),
+        );
+        let service = hyper::service::service_fn(|_req| async {
+            let mut res = crate::http::error_response(&crate::ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "too many open connections",
+            ));
+            res.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            Ok::<_, std::convert::Infallible>(res)
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().keep_alive(false);
+        let conn = builder.serve_connection(TokioIo::new(tls), service);
+        // HTTP/2 clients may keep the connection open: give them a moment, then close.
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
     }
 }
 

@@ -13,6 +13,7 @@ use rustls::server::ServerSessionMemoryCache;
 use time::OffsetDateTime;
 
 use crate::policies::{Meta, Policies};
+use crate::process::Mlock;
 use crate::proxy::Proxies;
 use crate::server::Server;
 use crate::state::{LogLevels, State};
@@ -26,6 +27,8 @@ pub const DEV_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST)
 pub const DEFAULT_EXPIRY_ANY: Duration = Duration::from_secs(5 * 60);
 /// Default expiry of an unused key.
 pub const DEFAULT_EXPIRY_UNUSED: Duration = Duration::from_secs(30);
+/// Connections served at once unless `limits.max_connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// TLS sessions kept for resumption.
 const SESSION_CACHE: usize = 16 * 1024;
 
@@ -91,6 +94,10 @@ pub struct Loaded {
     pub addr: SocketAddr,
     /// Log levels.
     pub log: LogLevels,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Memory locking.
+    pub mlock: Mlock,
 }
 
 /// Builds the server's state from a config file.
@@ -191,6 +198,15 @@ pub async fn load(
         tls,
         addr,
         log,
+        max_connections: config
+            .limits
+            .max_connections
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        mlock: match config.mlock {
+            kes_config::MlockMode::Auto => Mlock::Auto,
+            kes_config::MlockMode::Required => Mlock::Required,
+            kes_config::MlockMode::Off => Mlock::Off,
+        },
     })
 }
 
@@ -274,6 +290,8 @@ pub fn dev(
             tls,
             addr,
             log,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            mlock: Mlock::Auto,
         },
     })
 }
@@ -330,6 +348,8 @@ pub async fn run(opts: Options) -> Result<(), SetupError> {
         }
         (Some(path), false) => (load(path, &opts, started_at, sessions.clone()).await?, None),
     };
+    let hardening = crate::process::harden(loaded.mlock).map_err(SetupError::Usage)?;
+    crate::process::raise_open_files_limit();
     let addr = loaded.addr;
     let listener = crate::server::bind(addr)
         .await
@@ -337,8 +357,10 @@ pub async fn run(opts: Options) -> Result<(), SetupError> {
     let local = listener.local_addr().unwrap_or(addr);
     let logs = crate::logs::Logs::new(loaded.log);
     let admin = loaded.state.admin.to_string();
+    let max_connections = loaded.max_connections;
     let server = Server::new(loaded.state, loaded.policies, loaded.tls, logs);
-    print_banner(local, &admin, api_key.as_ref());
+    server.set_max_connections(max_connections);
+    print_banner(local, &admin, api_key.as_ref(), &hardening);
 
     let signals = tokio::spawn(handle_signals(server.clone(), opts.clone(), sessions));
     server.clone().serve(listener).await;
@@ -346,14 +368,24 @@ pub async fn run(opts: Options) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn print_banner(addr: SocketAddr, admin: &str, api_key: Option<&kes_crypto::ApiKey>) {
+fn print_banner(
+    addr: SocketAddr,
+    admin: &str,
+    api_key: Option<&kes_crypto::ApiKey>,
+    hardening: &crate::process::Hardening,
+) {
     let host = if addr.ip().is_unspecified() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
     } else {
         addr
     };
+    let mlock = match (&hardening.locked, &hardening.lock_note) {
+        (true, _) => "enabled".to_owned(),
+        (false, Some(note)) => format!("disabled: {note}"),
+        (false, None) => "disabled".to_owned(),
+    };
     let mut text = format!(
-        "Version     {}\nAPI         https://{host}\nAdmin       {admin}\n",
+        "Version     {}\nAPI         https://{host}\nAdmin       {admin}\nMLock       {mlock}\n",
         crate::handlers_version()
     );
     if let Some(key) = api_key {
@@ -394,6 +426,7 @@ async fn handle_signals(
                     Ok(loaded) => {
                         server.logs().set_levels(loaded.log);
                         server.update_tls(loaded.tls);
+                        server.set_max_connections(loaded.max_connections);
                         server.update_state(loaded.state, loaded.policies);
                         eprintln!("kes: configuration reloaded from '{}'", path.display());
                     }

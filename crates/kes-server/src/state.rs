@@ -32,7 +32,6 @@ pub struct LogLevels {
     pub audit: i32,
 }
 
-
 /// One snapshot of everything a request needs.
 pub struct State {
     /// The admin identity; requests from it bypass policies.

@@ -129,6 +129,22 @@ fn tls_failure(endpoint: &str, cause: &str) -> (String, Option<String>) {
             Some("renew the server's certificate; -k/--insecure skips the check.".into()),
         );
     }
+    if has("invalid peer certificate") {
+        return (
+            format!(
+                "TLS connection to {endpoint} failed: the server's certificate could not be \
+                 verified ({})",
+                // Only the name of the rustls error, not the OIDs some variants carry.
+                cause
+                    .strip_prefix("invalid peer certificate: ")
+                    .unwrap_or(cause)
+                    .split(" {")
+                    .next()
+                    .unwrap_or(cause)
+            ),
+            Some(ca_hint.into()),
+        );
+    }
     if has("certificaterequired")
         || has("certificate required")
         || has("badcertificate")

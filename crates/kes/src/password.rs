@@ -18,7 +18,8 @@ pub fn read(prompt: &str) -> Result<Zeroizing<String>, Failure> {
             .map_err(|e| Failure::msg(format!("failed to read password: {e}")));
     }
     term::eprint(prompt);
-    let mut line = Zeroizing::new(String::new());
+    // Room for any sensible password, so that reading never reallocates (and leaves copies).
+    let mut line = Zeroizing::new(String::with_capacity(4096));
     let n = std::io::stdin()
         .lock()
         .read_line(&mut line)

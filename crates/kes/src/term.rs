@@ -52,8 +52,6 @@ pub fn local_offset() -> UtcOffset {
 pub const BOLD: Style = Style::new().bold();
 /// Bold and underlined (table headers).
 pub const HEADER: Style = Style::new().bold().underline();
-/// Dimmed.
-pub const DIM: Style = Style::new().dimmed();
 /// Errors.
 pub const RED: Style = AnsiColor::Red.on_default();
 /// Success.

@@ -1,13 +1,15 @@
 //! `kes server`.
 
-use std::process::ExitCode;
-
 use crate::cli::{OnOff, ServerArgs};
+use crate::fail::Failure;
+use crate::term;
 
 /// Starts the server and blocks until it stops.
-pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ServerArgs) -> Result<(), Failure> {
     if args.key.is_some() || args.cert.is_some() {
-        eprintln!("Warning: '--key' and '--cert' are deprecated and ignored: set tls.key and tls.cert in the config file");
+        term::eprint(
+            "Warning: '--key' and '--cert' are deprecated and ignored: set tls.key and tls.cert in the config file\n",
+        );
     }
     let opts = kes_server::Options {
         config: args.config,
@@ -15,7 +17,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         dev: args.dev,
         auth: args.auth.map(|a| a == OnOff::On),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(kes_server::run(opts))?;
-    Ok(ExitCode::SUCCESS)
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::msg(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(kes_server::run(opts)).map_err(Failure::msg)
 }

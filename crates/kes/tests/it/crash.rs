@@ -77,3 +77,65 @@ async fn sigkill_during_creates_loses_no_acknowledged_key_and_leaves_no_partial_
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_creates_and_deletes_keeps_every_acknowledged_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("keys");
+    let cfg = config(&ks, "");
+    let kes = Kes::start(dir.path(), &cfg);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..6 {
+        let url = kes.url("");
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let admin = client(Who::Admin);
+            // (name, still present) for every acknowledged change.
+            let mut acknowledged: Vec<(String, bool)> = Vec::new();
+            // Bounded: at most 1,000 rounds of create + delete of the previous key.
+            for i in 0..1000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let name = format!("cd-{t}-{i}");
+                match admin.post(format!("{url}/v1/key/create/{name}")).send().await {
+                    Ok(r) if r.status() == 200 => acknowledged.push((name, true)),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+                if i % 2 == 1 {
+                    let victim = format!("cd-{t}-{}", i - 1);
+                    match admin.delete(format!("{url}/v1/key/delete/{victim}")).send().await {
+                        Ok(r) if r.status() == 200 => {
+                            if let Some(entry) = acknowledged.iter_mut().find(|(n, _)| *n == victim) {
+                                entry.1 = false;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    kes.kill();
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.extend(t.await.unwrap());
+    }
+    let deleted = acknowledged.iter().filter(|(_, present)| !present).count();
+    assert!(deleted > 5, "too few deletes before the kill: {deleted}");
+    for (name, present) in &acknowledged {
+        let path = ks.join(name);
+        if *present {
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            kes_crypto::KeyVersion::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else {
+            assert!(!path.exists(), "acknowledged delete of {name} came back");
+        }
+    }
+}

@@ -13,6 +13,8 @@ mod harness;
 mod api;
 mod auth;
 mod crash;
+mod faults;
+mod limits;
 mod logs;
 mod metrics;
 mod proxy;

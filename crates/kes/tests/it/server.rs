@@ -181,3 +181,37 @@ async fn sighup_reloads_the_tls_certificate_and_the_admin() {
     let r = send(&trusting("admin"), "GET", &kes.url("/v1/key/list/*"), None).await;
     assert_eq!(r.status, 403);
 }
+
+#[tokio::test]
+async fn memory_is_locked_and_core_dumps_are_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("keys");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false);
+    let started = Kes::try_start(dir.path(), &config(&ks, "mlock: required\n"), &[]);
+    if !root {
+        // Without the privilege, `required` refuses to start with a reason.
+        let err = started.err().expect("mlock: required started without privilege");
+        assert!(err.contains("failed to lock memory"), "{err}");
+        eprintln!("skipped the locked-memory checks: not root");
+        return;
+    }
+    let kes = started.unwrap();
+    assert!(kes.stderr().contains("MLock       enabled"), "{}", kes.stderr());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", kes.pid())).unwrap();
+    let locked_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(locked_kb > 0, "{status}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", kes.pid())).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
+    drop(kes);
+    // `mlock: off` runs without locking.
+    let kes = Kes::start(dir.path(), &config(&ks, "mlock: off\n"));
+    assert!(kes.stderr().contains("MLock       disabled"), "{}", kes.stderr());
+}

@@ -1,0 +1,170 @@
+//! Process hardening: keep keys out of swap and out of core dumps.
+//!
+//! On Linux the server locks its memory (`mlockall`) so key material is never written to swap,
+//! sets `RLIMIT_CORE` to 0 and marks the process not dumpable, so a crash or a debugger attach
+//! by another user cannot write its memory to disk.
+
+/// Whether and how to lock memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mlock {
+    /// Lock where the system permits it (the process may lock unlimited memory).
+    Auto,
+    /// Refuse to start unless memory can be locked.
+    Required,
+    /// Do not lock.
+    Off,
+}
+
+/// What [`harden`] did, for the startup banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hardening {
+    /// Memory is locked.
+    pub locked: bool,
+    /// Why it is not, if it is not.
+    pub lock_note: Option<String>,
+    /// Core dumps are off.
+    pub no_core_dumps: bool,
+}
+
+/// Applies the process protections. Fails only when `mlock` is [`Mlock::Required`] and memory
+/// cannot be locked.
+pub fn harden(mlock: Mlock) -> Result<Hardening, String> {
+    let no_core_dumps = disable_core_dumps();
+    let (locked, lock_note) = match mlock {
+        Mlock::Off => (false, Some("disabled by configuration".to_owned())),
+        Mlock::Auto | Mlock::Required => match lock_memory(mlock == Mlock::Required) {
+            Ok(()) => (true, None),
+            Err(note) if mlock == Mlock::Required => {
+                return Err(format!("failed to lock memory (mlock: required): {note}"));
+            }
+            Err(note) => (false, Some(note)),
+        },
+    };
+    Ok(Hardening {
+        locked,
+        lock_note,
+        no_core_dumps,
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn disable_core_dumps() -> bool {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit and prctl take plain values and pointers to valid, initialised memory.
+    let rlimit = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } == 0;
+    // SAFETY: as above; PR_SET_DUMPABLE takes an integer argument.
+    let dumpable = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } == 0;
+    rlimit && dumpable
+}
+
+/// Whether the process has `CAP_IPC_LOCK`, which exempts it from `RLIMIT_MEMLOCK`.
+#[cfg(target_os = "linux")]
+fn has_ipc_lock_capability() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_owned();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}
+
+/// Raises the soft open-files limit to the hard limit (as the Go runtime does), so the server
+/// can hold as many connections as the system allows. Returns the resulting soft limit.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the valid rlimit struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Some(raised.rlim_cur);
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+/// Elsewhere the limit is left as it is.
+#[cfg(not(target_os = "linux"))]
+pub fn raise_open_files_limit() -> Option<u64> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn disable_core_dumps() -> bool {
+    false
+}
+
+/// Locks current and future memory. In `Auto` mode only when the memory-lock limit is
+/// unlimited: with a finite limit, `MCL_FUTURE` would make later allocations fail once the
+/// limit is reached, which is worse than swapping.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lock_memory(required: bool) -> Result<(), String> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid rlimit struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    if limit.rlim_cur != libc::RLIM_INFINITY && !has_ipc_lock_capability() {
+        // Try to raise it (permitted with CAP_SYS_RESOURCE or when the hard limit allows).
+        let raised = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: setrlimit reads the valid rlimit struct passed by pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) } != 0 {
+            let _ = required;
+            return Err(format!(
+                "the memory-lock limit is {} bytes (RLIMIT_MEMLOCK); run as root, grant \
+                 CAP_IPC_LOCK with an unlimited limit (e.g. LimitMEMLOCK=infinity), or set mlock: off",
+                limit.rlim_cur
+            ));
+        }
+    }
+    // SAFETY: mlockall takes flags only.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lock_memory(_required: bool) -> Result<(), String> {
+    Err("memory locking is only supported on Linux".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_never_locks() {
+        let h = harden(Mlock::Off).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!h.locked);
+        assert!(h.lock_note.is_some());
+    }
+}
