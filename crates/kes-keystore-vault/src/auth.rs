@@ -12,14 +12,16 @@
 //!
 //! After a login or renewal that granted `ttl`:
 //!
-//! * `ttl` = 0: the token never expires; nothing is scheduled.
-//! * At 80 % of `ttl` the token is renewed (`renew-self`, up to 3 tries, none after a 4xx) if it
+//! * `ttl` = 0 at login: the token never expires; nothing is scheduled.
+//! * Vault counts TTLs in whole seconds and may report up to a second more than a token has
+//!   left, so the schedule takes the token to live `ttl − 1 s` (at least `ttl / 2`).
+//! * At 80 % of that the token is renewed (`renew-self`, up to 3 tries, none after a 4xx) if it
 //!   is renewable and its last renewal was not cut short, otherwise a new login is made. A
 //!   renewal is *cut short* when it granted less than the login did: the token is running into
 //!   its max TTL, and renewing again would only shorten the remaining time further. (The
 //!   original logged in again whenever the TTL was below 30 s, which made roles with short
 //!   TTLs log in on every cycle and pile up tokens, kes#427/#504; this rule renews them.)
-//! * A failed renewal falls back to a new login at once.
+//! * A failed renewal, or one that granted no time at all, falls back to a new login at once.
 //! * A failed login is retried every 3 s until it works or the store is closed.
 //! * After a new login the old token, still valid for the rest of its TTL, stays in use for
 //!   `min(remaining / 2, 30 s)`, so that the new token has reached Vault's standbys and
@@ -55,6 +57,8 @@ pub(crate) const RELOGIN_RETRY: Duration = Duration::from_secs(3);
 const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// Tries of one renewal.
 const RENEW_TRIES: u32 = 3;
+/// The rounding of Vault's TTLs.
+const ROUNDING: Duration = Duration::from_secs(1);
 
 /// How the key store logs in.
 pub(crate) enum Login {
@@ -235,15 +239,27 @@ pub(crate) enum Action {
 /// When (after the lease was granted) and how the token must be refreshed, or `None` when
 /// nothing needs to be done.
 pub(crate) fn schedule(lease: &Lease, can_login: bool) -> Option<(Duration, Action)> {
-    if lease.ttl.is_zero() {
+    if lease.full.is_zero() {
+        // The login granted no TTL: the token never expires.
         return None;
     }
-    let at = lease.ttl * RENEW_AT_PERCENT / 100;
+    if lease.ttl.is_zero() {
+        // A renewal granted nothing more: the token is at its max TTL.
+        return can_login.then_some((Duration::ZERO, Action::Login));
+    }
+    let at = lifetime(lease.ttl) * RENEW_AT_PERCENT / 100;
     let cut_short = lease.ttl < lease.full;
     if lease.renewable && !(cut_short && can_login) {
         return Some((at, Action::Renew));
     }
     can_login.then_some((at, Action::Login))
+}
+
+/// How long a token granted `ttl` can be relied on. Vault counts TTLs in whole seconds and
+/// may report up to a second more than the token has left (near the max TTL especially), so
+/// a second is taken off — at most half of the TTL, for very short ones.
+pub(crate) fn lifetime(ttl: Duration) -> Duration {
+    ttl - ROUNDING.min(ttl / 2)
 }
 
 /// How long a freshly logged-in token waits before it replaces the old one, which is still
@@ -388,7 +404,6 @@ pub(crate) async fn renew_task(
     let mut last_check: Option<Instant> = None;
     loop {
         let planned = schedule(&lease, auth.login.can_login());
-        eprintln!("DEBUG {:?} lease {lease:?} planned {planned:?}", std::time::SystemTime::now());
         let due = planned.map(|(after, _)| granted + after);
         // Wait for the planned time, or for a refused call that shows the token is gone.
         let forced = tokio::select! {
@@ -420,9 +435,7 @@ pub(crate) async fn renew_task(
             }
         };
         if action == Action::Renew {
-            let r = auth.renew(&transport, lease).await;
-            eprintln!("DEBUG {:?} renew {:?}", std::time::SystemTime::now(), r.as_ref().map_err(|e| e.to_string()));
-            match r {
+            match auth.renew(&transport, lease).await {
                 Ok(renewed) => {
                     lease = renewed;
                     granted = Instant::now();
@@ -439,7 +452,7 @@ pub(crate) async fn renew_task(
             }
         }
         // A new login, retried every 3 s.
-        let old_expiry = granted + lease.ttl;
+        let old_expiry = granted + lifetime(lease.ttl);
         let (token, new_lease, login_time) = loop {
             let started = Instant::now();
             match auth.obtain(&transport, &policy).await {
@@ -458,7 +471,6 @@ pub(crate) async fn renew_task(
             let remaining = old_expiry.saturating_duration_since(Instant::now());
             tokio::time::sleep(switch_delay(remaining)).await;
         }
-        eprintln!("DEBUG {:?} switch", std::time::SystemTime::now());
         auth.set(token);
         lease = new_lease;
         granted = login_time;
@@ -488,6 +500,10 @@ mod tests {
         serde_json::from_slice(request.body.as_ref().unwrap()).unwrap()
     }
 
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
     #[test]
     fn a_token_without_ttl_is_never_renewed() {
         assert_eq!(schedule(&Lease::login(Duration::ZERO, true), true), None);
@@ -495,34 +511,40 @@ mod tests {
     }
 
     #[test]
+    fn a_second_of_rounding_is_taken_off_the_ttl() {
+        assert_eq!(lifetime(secs(3600)), secs(3599));
+        assert_eq!(lifetime(secs(2)), secs(1));
+        assert_eq!(lifetime(secs(1)), ms(500));
+        assert_eq!(lifetime(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
     fn renewable_tokens_are_renewed_at_80_percent() {
         let lease = Lease::login(secs(3600), true);
-        assert_eq!(schedule(&lease, true), Some((secs(2880), Action::Renew)));
+        assert_eq!(schedule(&lease, true), Some((ms(2_879_200), Action::Renew)));
         // Short TTLs are renewed too (no login churn).
-        let lease = Lease::login(secs(10), true);
+        let lease = Lease::login(secs(11), true);
         assert_eq!(schedule(&lease, true), Some((secs(8), Action::Renew)));
         // A renewal that granted the full TTL again keeps renewing.
-        let lease = lease.renewed(secs(10), true);
+        let lease = lease.renewed(secs(11), true);
         assert_eq!(schedule(&lease, true), Some((secs(8), Action::Renew)));
     }
 
     #[test]
     fn a_renewal_cut_short_by_the_max_ttl_leads_to_a_login() {
-        let lease = Lease::login(secs(10), true).renewed(secs(6), true);
-        assert_eq!(
-            schedule(&lease, true),
-            Some((Duration::from_millis(4800), Action::Login))
-        );
+        let lease = Lease::login(secs(11), true).renewed(secs(6), true);
+        assert_eq!(schedule(&lease, true), Some((secs(4), Action::Login)));
         // A given token cannot log in: it is renewed for as long as Vault allows.
-        assert_eq!(
-            schedule(&lease, false),
-            Some((Duration::from_millis(4800), Action::Renew))
-        );
+        assert_eq!(schedule(&lease, false), Some((secs(4), Action::Renew)));
+        // A renewal that granted nothing: log in now (or, for a given token, give up).
+        let lease = Lease::login(secs(11), true).renewed(Duration::ZERO, true);
+        assert_eq!(schedule(&lease, true), Some((Duration::ZERO, Action::Login)));
+        assert_eq!(schedule(&lease, false), None);
     }
 
     #[test]
     fn non_renewable_tokens_lead_to_a_login_or_to_nothing() {
-        let lease = Lease::login(secs(100), false);
+        let lease = Lease::login(secs(101), false);
         assert_eq!(schedule(&lease, true), Some((secs(80), Action::Login)));
         assert_eq!(schedule(&lease, false), None);
     }

@@ -230,7 +230,7 @@ mod tests {
         let err = VaultError::status(call(), 403, body.as_bytes(), &[token, ""]);
         let text = err.to_string();
         assert!(!text.contains(token), "{text}");
-        assert!(text.contains("bad token [REDACTED] second line"), "{text}");
+        assert!(text.contains("bad token [REDACTED]; second line"), "{text}");
     }
 
     #[test]

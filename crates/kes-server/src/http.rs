@@ -1,6 +1,7 @@
 //! The request pipeline of every route (spec §2.1): path cleaning, routing, method check,
 //! authentication and authorization, body limit, timeout, handler; then metrics and audit.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -129,6 +130,15 @@ fn redirect(method: &Method, location: &str) -> Response<Body> {
 /// Go's `cleanPath`: `path.Clean` that keeps a trailing slash. Returns `None` when the path is
 /// already clean.
 pub(crate) fn clean_path(p: &str) -> Option<String> {
+    let dirty = !p.starts_with('/')
+        || p.contains("//")
+        || p.contains("/./")
+        || p.contains("/../")
+        || p.ends_with("/.")
+        || p.ends_with("/..");
+    if !dirty {
+        return None;
+    }
     let mut parts: Vec<&str> = Vec::new();
     for seg in p.split('/') {
         match seg {
@@ -159,7 +169,9 @@ impl Server {
         remote: SocketAddr,
     ) -> Response<Body> {
         let start = Instant::now();
-        let raw_path = req.uri().path();
+        // A cheap clone (shared bytes), so the path can be borrowed while the request moves on.
+        let uri = req.uri().clone();
+        let raw_path = uri.path();
         if let Some(clean) = clean_path(raw_path) {
             let location = match req.uri().query() {
                 Some(q) => format!("{clean}?{q}"),
@@ -181,16 +193,12 @@ impl Server {
         };
         // The path policies are checked against: percent-decoded, and for a list route asked
         // for without its slash, the path with the slash (where Go's redirect would lead).
-        let path: String = if resource_raw.is_empty() && route.path.ends_with('/') {
-            route.path.to_owned()
+        let path: Cow<'_, str> = if resource_raw.is_empty() && route.path.ends_with('/') {
+            Cow::Borrowed(route.path)
         } else {
-            percent_decode_str(raw_path)
-                .decode_utf8_lossy()
-                .into_owned()
+            percent_decode_str(raw_path).decode_utf8_lossy()
         };
-        let resource = percent_decode_str(resource_raw)
-            .decode_utf8_lossy()
-            .into_owned();
+        let resource = percent_decode_str(resource_raw).decode_utf8_lossy();
 
         self.metrics.request_started();
         let state = self.state.load();
@@ -282,11 +290,13 @@ impl Server {
 
         // 2. Authentication and authorization, before anything looks at the resource.
         if let Err(err) = authorize(state, policies, settings.auth, peer, path) {
-            self.logs.error(
-                -4,
-                Some((path, identity, None)),
-                &format!("http: {} {}", err.status().as_u16(), err.message()),
-            );
+            if self.logs.error_enabled(-4) {
+                self.logs.error(
+                    -4,
+                    Some((path, identity, None)),
+                    &format!("http: {} {}", err.status().as_u16(), err.message()),
+                );
+            }
             return error_response(&err);
         }
 

@@ -160,6 +160,11 @@ impl Logs {
         self.emit(Line::Stdout(line));
     }
 
+    /// Whether error-log records of `level` are written (to skip formatting them otherwise).
+    pub fn error_enabled(&self, level: i32) -> bool {
+        level >= self.error_level.load(Ordering::Relaxed)
+    }
+
     /// Records one error-log line at `level` (−4 debug, 0 info, 4 warn, 8 error).
     pub fn error(&self, level: i32, req: Option<ReqInfo<'_>>, message: &str) {
         if level < self.error_level.load(Ordering::Relaxed) {

@@ -126,6 +126,12 @@ pub async fn load(
                 .await
                 .map_err(|e| SetupError::KeyStore(e.to_string()))?,
         ),
+        // keystore-vault (issue 6): Vault / OpenBao K/V engine.
+        kes_config::KeyStoreConfig::Vault(cfg) => Arc::new(
+            kes_keystore_vault::VaultKeyStore::connect(cfg)
+                .await
+                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
+        ),
         other => {
             return Err(SetupError::KeyStore(format!(
                 "the keystore {} is not available in this version of kes",
@@ -360,9 +366,10 @@ pub async fn run(opts: Options) -> Result<(), SetupError> {
     let max_connections = loaded.max_connections;
     let server = Server::new(loaded.state, loaded.policies, loaded.tls, logs);
     server.set_max_connections(max_connections);
+    let signal_task = handle_signals(server.clone(), opts.clone(), sessions);
     print_banner(local, &admin, api_key.as_ref(), &hardening);
 
-    let signals = tokio::spawn(handle_signals(server.clone(), opts.clone(), sessions));
+    let signals = tokio::spawn(signal_task);
     server.clone().serve(listener).await;
     signals.abort();
     Ok(())
@@ -405,43 +412,54 @@ fn print_banner(
 }
 
 #[cfg(unix)]
-async fn handle_signals(
+/// Registers the signal handlers at once (so a signal that arrives right after startup is
+/// handled, not fatal) and returns the task that acts on them.
+fn handle_signals(
     server: Arc<Server>,
     opts: Options,
     sessions: Arc<ServerSessionMemoryCache>,
-) {
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut int), Ok(mut term)) = (
+    let signals = (
         signal(SignalKind::hangup()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {
-                let Some(path) = &opts.config else { continue };
-                match load(path, &opts, server.started_at(), sessions.clone()).await {
-                    Ok(loaded) => {
-                        server.logs().set_levels(loaded.log);
-                        server.update_tls(loaded.tls);
-                        server.set_max_connections(loaded.max_connections);
-                        server.update_state(loaded.state, loaded.policies);
-                        eprintln!("kes: configuration reloaded from '{}'", path.display());
+    );
+    async move {
+        let (Ok(mut hup), Ok(mut int), Ok(mut term)) = signals else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    let Some(path) = &opts.config else { continue };
+                    match load(path, &opts, server.started_at(), sessions.clone()).await {
+                        Ok(loaded) => {
+                            server.logs().set_levels(loaded.log);
+                            server.update_tls(loaded.tls);
+                            server.set_max_connections(loaded.max_connections);
+                            server.update_state(loaded.state, loaded.policies);
+                            eprintln!("kes: configuration reloaded from '{}'", path.display());
+                        }
+                        Err(err) => eprintln!("kes: failed to reload configuration: {err}"),
                     }
-                    Err(err) => eprintln!("kes: failed to reload configuration: {err}"),
                 }
+                _ = int.recv() => break,
+                _ = term.recv() => break,
             }
-            _ = int.recv() => break,
-            _ = term.recv() => break,
         }
+        server.shutdown();
     }
-    server.shutdown();
 }
 
 #[cfg(not(unix))]
-async fn handle_signals(server: Arc<Server>, _opts: Options, _s: Arc<ServerSessionMemoryCache>) {
-    let _ = tokio::signal::ctrl_c().await;
-    server.shutdown();
+fn handle_signals(
+    server: Arc<Server>,
+    _opts: Options,
+    _s: Arc<ServerSessionMemoryCache>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = tokio::signal::ctrl_c().await;
+        server.shutdown();
+    }
 }

@@ -91,8 +91,10 @@ async fn sigkill_during_creates_and_deletes_keeps_every_acknowledged_change() {
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let admin = client(Who::Admin);
-            // (name, still present) for every acknowledged change.
-            let mut acknowledged: Vec<(String, bool)> = Vec::new();
+            // Every acknowledged create, with what is known of it afterwards: `Some(true)` no
+            // delete was tried, `Some(false)` an acknowledged delete, `None` a delete was sent but
+            // not acknowledged (either outcome is allowed).
+            let mut acknowledged: Vec<(String, Option<bool>)> = Vec::new();
             // Bounded: at most 1,000 rounds of create + delete of the previous key.
             for i in 0..1000 {
                 if stop.load(Ordering::Relaxed) {
@@ -100,18 +102,18 @@ async fn sigkill_during_creates_and_deletes_keeps_every_acknowledged_change() {
                 }
                 let name = format!("cd-{t}-{i}");
                 match admin.post(format!("{url}/v1/key/create/{name}")).send().await {
-                    Ok(r) if r.status() == 200 => acknowledged.push((name, true)),
+                    Ok(r) if r.status() == 200 => acknowledged.push((name, Some(true))),
                     Ok(_) => {}
                     Err(_) => break,
                 }
                 if i % 2 == 1 {
                     let victim = format!("cd-{t}-{}", i - 1);
+                    let Some(entry) = acknowledged.iter_mut().find(|(n, _)| *n == victim) else {
+                        continue;
+                    };
+                    entry.1 = None;
                     match admin.delete(format!("{url}/v1/key/delete/{victim}")).send().await {
-                        Ok(r) if r.status() == 200 => {
-                            if let Some(entry) = acknowledged.iter_mut().find(|(n, _)| *n == victim) {
-                                entry.1 = false;
-                            }
-                        }
+                        Ok(r) if r.status() == 200 => entry.1 = Some(false),
                         Ok(_) => {}
                         Err(_) => break,
                     }
@@ -127,10 +129,11 @@ async fn sigkill_during_creates_and_deletes_keeps_every_acknowledged_change() {
     for t in tasks {
         acknowledged.extend(t.await.unwrap());
     }
-    let deleted = acknowledged.iter().filter(|(_, present)| !present).count();
+    let deleted = acknowledged.iter().filter(|(_, state)| *state == Some(false)).count();
     assert!(deleted > 5, "too few deletes before the kill: {deleted}");
-    for (name, present) in &acknowledged {
+    for (name, state) in &acknowledged {
         let path = ks.join(name);
+        let Some(present) = state else { continue };
         if *present {
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             kes_crypto::KeyVersion::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));

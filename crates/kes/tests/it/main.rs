@@ -12,6 +12,7 @@ mod harness;
 
 mod api;
 mod auth;
+mod cli;
 mod crash;
 mod faults;
 mod limits;
