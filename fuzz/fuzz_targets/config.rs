@@ -31,12 +31,22 @@ fn check(source: &str) {
         Err(errors) => {
             assert!(!errors.is_empty(), "a failed parse reports no error");
             for error in errors.iter() {
-                assert!(!error.message.is_empty(), "error without message: {error:?}");
+                assert!(
+                    !error.message.is_empty(),
+                    "error without message: {error:?}"
+                );
                 assert_eq!(error.file, "fuzz.yml");
                 assert!(!error.to_string().is_empty());
                 // Positions point into the text: YAML breaks lines at `\n`, `\r` and `\r\n`.
-                let breaks = source.bytes().filter(|b| matches!(b, b'\n' | b'\r')).count();
-                assert!(error.line <= breaks + 1, "line {} is past the end: {error}", error.line);
+                let breaks = source
+                    .bytes()
+                    .filter(|b| matches!(b, b'\n' | b'\r'))
+                    .count();
+                assert!(
+                    error.line <= breaks + 1,
+                    "line {} is past the end: {error}",
+                    error.line
+                );
             }
             assert!(!errors.to_string().is_empty());
         }

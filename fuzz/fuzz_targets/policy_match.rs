@@ -63,12 +63,20 @@ fuzz_target!(|data: &[u8]| {
 
     let got = matches(pattern, path);
     if within_budget(pattern, path) {
-        assert_eq!(got, reference(pattern, path), "matches({pattern:?}, {path:?})");
+        assert_eq!(
+            got,
+            reference(pattern, path),
+            "matches({pattern:?}, {path:?})"
+        );
     }
     // Swapped roles: every string is a pattern and a path.
     let swapped = matches(path, pattern);
     if within_budget(path, pattern) {
-        assert_eq!(swapped, reference(path, pattern), "matches({path:?}, {pattern:?})");
+        assert_eq!(
+            swapped,
+            reference(path, pattern),
+            "matches({path:?}, {pattern:?})"
+        );
     }
 
     let (mut allow, mut deny) = (Vec::new(), Vec::new());
@@ -81,8 +89,8 @@ fuzz_target!(|data: &[u8]| {
     let policy = Policy::new(allow.clone(), deny.clone());
     let allowed = policy.is_allowed(path);
     if allow.iter().chain(&deny).all(|p| within_budget(p, path)) {
-        let want = !deny.iter().any(|p| reference(p, path))
-            && allow.iter().any(|p| reference(p, path));
+        let want =
+            !deny.iter().any(|p| reference(p, path)) && allow.iter().any(|p| reference(p, path));
         assert_eq!(allowed, want, "allow {allow:?} deny {deny:?} path {path:?}");
     }
     // Deny wins: adding the path itself as a deny pattern (an exact pattern when it has no

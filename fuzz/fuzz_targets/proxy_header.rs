@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         .expect("a listed proxy's request is resolved");
     match result {
         Ok((peer, _ip)) => {
-            assert_eq!(certificates, 1, "accepted {certificates} certificate headers");
+            assert_eq!(
+                certificates, 1,
+                "accepted {certificates} certificate headers"
+            );
             match peer {
                 Peer::Identity(id) => {
                     assert_eq!(id.len(), 64, "identity is not hex SHA-256: {id}");

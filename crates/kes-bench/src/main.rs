@@ -13,7 +13,8 @@
 //! What it must never do: send traffic anywhere but the loopback address of the server it
 //! started, run without a time bound, or leave the server running (it is killed on exit).
 
-#![forbid(unsafe_code)]
+// One `unsafe` block: `prctl` in the forked server process (see `server::kill_with_parent`).
+#![deny(unsafe_code)]
 
 mod chart;
 mod load;
@@ -133,7 +134,17 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the client runtime")?;
-    runtime.block_on(bench(&args, &kes, &pki))
+    runtime.block_on(async {
+        // On SIGINT or SIGTERM the benchmark future is dropped, which kills the server and
+        // removes the temporary keystore.
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = bench(&args, &kes, &pki) => result,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            _ = terminate.recv() => bail!("terminated"),
+        }
+    })
 }
 
 fn selected(args: &Args, group: Group) -> bool {

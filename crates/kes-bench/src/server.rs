@@ -169,7 +169,9 @@ impl Server {
     pub fn start(kes: &Path, dir: &Path, config: &str) -> Result<Server> {
         let path = dir.join("config.yml");
         std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
-        let mut child = Command::new(kes)
+        let mut command = Command::new(kes);
+        kill_with_parent(&mut command);
+        let mut child = command
             .arg("server")
             .arg("--config")
             .arg(&path)
@@ -234,6 +236,23 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Makes the kernel kill the server when the thread that started it (the benchmark's main
+/// thread) dies, so that a benchmark killed by a signal leaves no server behind.
+fn kill_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -639,27 +639,59 @@ impl Client {
         self.empty(Request::new(Method::DELETE, path)).await
     }
 
+    /// `POST /v1/identity/assign/<policy>/<identity>` (the KES ≤ v0.17 route): assigns the
+    /// policy to the identity; an identity in another policy moves.
+    pub async fn assign_identity(&self, policy: &str, identity: &str) -> Result<(), Error> {
+        let base = resource_path(paths::IDENTITY_ASSIGN, "policy name", policy)?;
+        let path = resource_path(&format!("{base}/"), "identity", identity)?;
+        self.empty(Request::new(Method::POST, path)).await
+    }
+
+    /// `DELETE /v1/identity/forget/<identity>` (the KES ≤ v0.17 route): the identity loses its
+    /// policy.
+    pub async fn forget_identity(&self, identity: &str) -> Result<(), Error> {
+        let path = resource_path(paths::IDENTITY_FORGET, "identity", identity)?;
+        self.empty(Request::new(Method::DELETE, path)).await
+    }
+
     // ---- logs ---------------------------------------------------------------------------
 
     /// `GET /v1/log/audit`: a stream of audit events, open until dropped or closed by the
     /// server.
     pub async fn audit_log(&self) -> Result<EventStream<AuditEvent>, Error> {
-        self.stream(paths::LOG_AUDIT).await
+        self.stream(paths::LOG_AUDIT, crate::stream::json_line)
+            .await
+    }
+
+    /// `GET /v1/log/audit` as the lines the server sent, undecoded (each a JSON object; a
+    /// `{"time","dropped":N}` line reports events the server dropped for a slow follower).
+    pub async fn audit_log_lines(&self) -> Result<EventStream<String>, Error> {
+        self.stream(paths::LOG_AUDIT, crate::stream::raw_line).await
+    }
+
+    /// `GET /v1/log/error` as the lines the server sent, undecoded.
+    pub async fn error_log_lines(&self) -> Result<EventStream<String>, Error> {
+        self.stream(paths::LOG_ERROR, crate::stream::raw_line).await
     }
 
     /// `GET /v1/log/error`: a stream of error-log events, open until dropped or closed by
     /// the server.
     pub async fn error_log(&self) -> Result<EventStream<ErrorEvent>, Error> {
-        self.stream(paths::LOG_ERROR).await
+        self.stream(paths::LOG_ERROR, crate::stream::json_line)
+            .await
     }
 
     // ---- plumbing -----------------------------------------------------------------------
 
-    async fn stream<T: DeserializeOwned>(&self, path: &str) -> Result<EventStream<T>, Error> {
+    async fn stream<T>(
+        &self,
+        path: &str,
+        parse: fn(&[u8]) -> Result<T, String>,
+    ) -> Result<EventStream<T>, Error> {
         let mut req = Request::new(Method::GET, path);
         req.streaming = true;
         let answer = self.send(req).await?;
-        Ok(EventStream::new(answer.response, answer.endpoint))
+        Ok(EventStream::new(answer.response, answer.endpoint, parse))
     }
 
     /// Sends `req` and expects 200 with any (ignored) body.

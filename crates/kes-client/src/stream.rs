@@ -29,7 +29,18 @@ pub struct EventStream<T> {
     buf: Vec<u8>,
     endpoint: String,
     done: bool,
+    parse: fn(&[u8]) -> Result<T, String>,
     _event: PhantomData<fn() -> T>,
+}
+
+/// Decodes one NDJSON line as JSON.
+pub(crate) fn json_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(line).map_err(|e| e.to_string())
+}
+
+/// Keeps one line as it was sent (for `kes log --json`, which copies the stream verbatim).
+pub(crate) fn raw_line(line: &[u8]) -> Result<String, String> {
+    String::from_utf8(line.to_vec()).map_err(|_| "log line is not UTF-8".to_owned())
 }
 
 impl<T> fmt::Debug for EventStream<T> {
@@ -41,13 +52,18 @@ impl<T> fmt::Debug for EventStream<T> {
     }
 }
 
-impl<T: DeserializeOwned> EventStream<T> {
-    pub(crate) fn new(response: reqwest::Response, endpoint: String) -> Self {
+impl<T> EventStream<T> {
+    pub(crate) fn new(
+        response: reqwest::Response,
+        endpoint: String,
+        parse: fn(&[u8]) -> Result<T, String>,
+    ) -> Self {
         Self {
             body: Box::pin(response.bytes_stream()),
             buf: Vec::new(),
             endpoint,
             done: false,
+            parse,
             _event: PhantomData,
         }
     }
@@ -64,7 +80,7 @@ impl<T: DeserializeOwned> EventStream<T> {
     }
 
     fn decode(&self, line: &[u8]) -> Result<T, Error> {
-        serde_json::from_slice(line).map_err(|e| Error::Decode {
+        (self.parse)(line).map_err(|e| Error::Decode {
             endpoint: self.endpoint.clone(),
             reason: format!("invalid log event: {e}"),
         })
@@ -79,7 +95,7 @@ impl<T: DeserializeOwned> EventStream<T> {
     }
 }
 
-impl<T: DeserializeOwned> Stream for EventStream<T> {
+impl<T> Stream for EventStream<T> {
     type Item = Result<T, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -134,7 +150,7 @@ mod tests {
     fn stream_of(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> EventStream<kes_api::ErrorEvent> {
         let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
         let response = reqwest::Response::from(http::Response::new(body));
-        EventStream::new(response, "https://127.0.0.1:7373".into())
+        EventStream::new(response, "https://127.0.0.1:7373".into(), json_line)
     }
 
     #[tokio::test]

@@ -45,7 +45,7 @@ use crate::request::{self, Request};
 use crate::retry::RetryPolicy;
 use crate::transport::Transport;
 use crate::wire::{AuthResponse, LookupResponse};
-use crate::{Health, Log};
+use crate::{Health, LogFn};
 
 /// Renew at this fraction (in percent) of the TTL.
 const RENEW_AT_PERCENT: u32 = 80;
@@ -184,9 +184,13 @@ fn kubernetes_jwt(jwt: &SecretString) -> Result<Zeroizing<String>, VaultError> {
     if !value.contains('/') {
         return Ok(Zeroizing::new(value.to_owned()));
     }
-    let content = std::fs::read_to_string(value).map(Zeroizing::new).map_err(|e| {
-        VaultError::Local(format!("cannot read the Kubernetes JWT file '{value}': {e}"))
-    })?;
+    let content = std::fs::read_to_string(value)
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            VaultError::Local(format!(
+                "cannot read the Kubernetes JWT file '{value}': {e}"
+            ))
+        })?;
     let trimmed = Zeroizing::new(content.trim().to_owned());
     if trimmed.is_empty() {
         return Err(VaultError::Local(format!(
@@ -348,7 +352,11 @@ impl Auth {
     }
 
     /// `lookup-self` with the current token: its remaining lease.
-    async fn lookup(&self, transport: &Transport, policy: &RetryPolicy) -> Result<Lease, VaultError> {
+    async fn lookup(
+        &self,
+        transport: &Transport,
+        policy: &RetryPolicy,
+    ) -> Result<Lease, VaultError> {
         let token = self.token();
         let token = token.as_ref().map(|t| t.as_str());
         let request = request::lookup_self(self.namespace.as_deref());
@@ -398,7 +406,7 @@ pub(crate) async fn renew_task(
     policy: RetryPolicy,
     mut health: watch::Receiver<Health>,
     mut lease: Lease,
-    log: Log,
+    log: LogFn,
 ) {
     let mut granted = Instant::now();
     let mut last_check: Option<Instant> = None;
@@ -442,7 +450,9 @@ pub(crate) async fn renew_task(
                     continue;
                 }
                 Err(err) if auth.login.can_login() => {
-                    log(&format!("vault: cannot renew the token: {err}: logging in again"));
+                    log(&format!(
+                        "vault: cannot renew the token: {err}: logging in again"
+                    ));
                 }
                 Err(err) => {
                     log(&format!("vault: cannot renew the token: {err}"));
@@ -485,7 +495,12 @@ async fn sleep_until(due: Option<Instant>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use kes_config::{VaultKubernetes, VaultKvVersion};
 
@@ -538,7 +553,10 @@ mod tests {
         assert_eq!(schedule(&lease, false), Some((secs(4), Action::Renew)));
         // A renewal that granted nothing: log in now (or, for a given token, give up).
         let lease = Lease::login(secs(11), true).renewed(Duration::ZERO, true);
-        assert_eq!(schedule(&lease, true), Some((Duration::ZERO, Action::Login)));
+        assert_eq!(
+            schedule(&lease, true),
+            Some((Duration::ZERO, Action::Login))
+        );
         assert_eq!(schedule(&lease, false), None);
     }
 
@@ -567,7 +585,10 @@ mod tests {
         assert_eq!(request.path, "/v1/auth/approle/login");
         assert_eq!(request.namespace, None);
         assert!(!request.authenticated);
-        assert_eq!(body(&request), serde_json::json!({"role_id": "role", "secret_id": "secret"}));
+        assert_eq!(
+            body(&request),
+            serde_json::json!({"role_id": "role", "secret_id": "secret"})
+        );
     }
 
     #[test]
@@ -576,12 +597,18 @@ mod tests {
         cfg.namespace = Some("kes".into());
         // Unset: the store's namespace.
         let login = Login::new(&cfg, None).unwrap();
-        assert_eq!(login.request().unwrap().unwrap().namespace.as_deref(), Some("kes"));
+        assert_eq!(
+            login.request().unwrap().unwrap().namespace.as_deref(),
+            Some("kes")
+        );
         assert_eq!(login.namespace(Some("kes")).as_deref(), Some("kes"));
         // Its own.
         cfg.approle.as_mut().unwrap().namespace = Some("auth-ns".into());
         let login = Login::new(&cfg, None).unwrap();
-        assert_eq!(login.request().unwrap().unwrap().namespace.as_deref(), Some("auth-ns"));
+        assert_eq!(
+            login.request().unwrap().unwrap().namespace.as_deref(),
+            Some("auth-ns")
+        );
         assert_eq!(login.namespace(Some("kes")).as_deref(), Some("auth-ns"));
         // `/`: the root namespace, no header.
         cfg.approle.as_mut().unwrap().namespace = Some("/".into());
@@ -612,7 +639,10 @@ mod tests {
         let request = login.request().unwrap().unwrap();
         assert_eq!(request.path, "/v1/auth/k8s/login");
         assert_eq!(request.namespace, None);
-        assert_eq!(body(&request), serde_json::json!({"role": "kes-role", "jwt": "jwt-one"}));
+        assert_eq!(
+            body(&request),
+            serde_json::json!({"role": "kes-role", "jwt": "jwt-one"})
+        );
         std::fs::write(&file, "jwt-two").unwrap();
         let request = login.request().unwrap().unwrap();
         assert_eq!(body(&request)["jwt"], "jwt-two");
@@ -624,7 +654,10 @@ mod tests {
         // A literal JWT (no '/') is sent as it is.
         cfg.kubernetes.as_mut().unwrap().jwt = SecretString::new("eyJliteral".into());
         let login = Login::new(&cfg, None).unwrap();
-        assert_eq!(body(&login.request().unwrap().unwrap())["jwt"], "eyJliteral");
+        assert_eq!(
+            body(&login.request().unwrap().unwrap())["jwt"],
+            "eyJliteral"
+        );
     }
 
     #[test]

@@ -119,7 +119,9 @@ impl fmt::Display for VaultError {
                 }
                 Ok(())
             }
-            Self::Response { call, reason } => write!(f, "vault: {call}: invalid response: {reason}"),
+            Self::Response { call, reason } => {
+                write!(f, "vault: {call}: invalid response: {reason}")
+            }
             Self::Sealed => f.write_str("vault: key store is sealed"),
             Self::Closed => f.write_str("vault: key store is closed"),
             Self::Local(message) => write!(f, "vault: {message}"),
@@ -158,12 +160,10 @@ fn vault_messages(body: &[u8]) -> String {
         for line in error.lines() {
             let line = line.trim();
             let line = line.strip_prefix("* ").unwrap_or(line).trim();
-            let wrapper = line
-                .split_once(' ')
-                .is_some_and(|(n, rest)| {
-                    n.bytes().all(|b| b.is_ascii_digit())
-                        && (rest == "error occurred:" || rest == "errors occurred:")
-                });
+            let wrapper = line.split_once(' ').is_some_and(|(n, rest)| {
+                n.bytes().all(|b| b.is_ascii_digit())
+                    && (rest == "error occurred:" || rest == "errors occurred:")
+            });
             if !line.is_empty() && !wrapper {
                 messages.push(line);
             }
@@ -192,7 +192,12 @@ pub(crate) fn clean(text: &str, redact: &[&str]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -212,13 +217,19 @@ mod tests {
             "vault: GET /v1/kv/data/my-key?version=1 at https://127.0.0.1:8200: 403 Forbidden: permission denied"
         );
         assert!(!err.is_unreachable());
-        assert!(matches!(kes_keystore::Error::from(err), kes_keystore::Error::Other(_)));
+        assert!(matches!(
+            kes_keystore::Error::from(err),
+            kes_keystore::Error::Other(_)
+        ));
     }
 
     #[test]
     fn several_messages_are_joined_and_a_non_json_body_is_dropped() {
         let err = VaultError::status(call(), 400, br#"{"errors":["a","b"]}"#, &[]);
-        assert!(err.to_string().ends_with(": 400 Bad Request: a; b"), "{err}");
+        assert!(
+            err.to_string().ends_with(": 400 Bad Request: a; b"),
+            "{err}"
+        );
         let err = VaultError::status(call(), 502, b"<html>token=abc</html>", &[]);
         assert!(err.to_string().ends_with(": 502 Bad Gateway"), "{err}");
     }
@@ -237,10 +248,17 @@ mod tests {
     fn go_multi_errors_are_unwrapped() {
         let body = br#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#;
         let err = VaultError::status(call(), 403, body, &[]);
-        assert!(err.to_string().ends_with(": 403 Forbidden: permission denied"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with(": 403 Forbidden: permission denied"),
+            "{err}"
+        );
         let body = br#"{"errors":["2 errors occurred:\n\t* a\n\t* b\n\n"]}"#;
         let err = VaultError::status(call(), 400, body, &[]);
-        assert!(err.to_string().ends_with(": 400 Bad Request: a; b"), "{err}");
+        assert!(
+            err.to_string().ends_with(": 400 Bad Request: a; b"),
+            "{err}"
+        );
     }
 
     #[test]

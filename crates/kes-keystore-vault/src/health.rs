@@ -136,14 +136,23 @@ pub(crate) async fn check_all(
             let reply = transport
                 .once(i, request, None, Some(HEALTH_TIMEOUT))
                 .await?;
-            Ok((classify(reply.status, &reply.body), started.elapsed(), reply))
+            Ok((
+                classify(reply.status, &reply.body),
+                started.elapsed(),
+                reply,
+            ))
         }
     });
     join_all(checks).await
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use zeroize::Zeroizing;
 
@@ -153,15 +162,26 @@ mod tests {
     #[test]
     fn node_states() {
         let active = br#"{"initialized":true,"sealed":false,"standby":false}"#;
-        assert_eq!(classify(200, br#"{"initialized":false}"#), Node::Uninitialized);
+        assert_eq!(
+            classify(200, br#"{"initialized":false}"#),
+            Node::Uninitialized
+        );
         let standby = br#"{"initialized":true,"sealed":false,"standby":true}"#;
         let sealed = br#"{"initialized":true,"sealed":true,"standby":true}"#;
         assert_eq!(classify(200, active), Node::Active);
-        assert_eq!(classify(200, standby), Node::Standby, "standbyok=true answers 200");
+        assert_eq!(
+            classify(200, standby),
+            Node::Standby,
+            "standbyok=true answers 200"
+        );
         assert_eq!(classify(429, standby), Node::Standby);
         assert_eq!(classify(473, standby), Node::Standby);
         assert_eq!(classify(503, sealed), Node::Sealed);
-        assert_eq!(classify(200, sealed), Node::Sealed, "the body wins over the status");
+        assert_eq!(
+            classify(200, sealed),
+            Node::Sealed,
+            "the body wins over the status"
+        );
         assert_eq!(classify(501, b"{}"), Node::Uninitialized);
         assert_eq!(classify(472, b"{}"), Node::Unexpected);
         assert_eq!(classify(500, b"not json"), Node::Unexpected);
@@ -176,6 +196,7 @@ mod tests {
                 path: "/v1/sys/health".into(),
                 endpoint: "http://127.0.0.1:1".into(),
             },
+            retried: false,
         }
     }
 
@@ -211,7 +232,10 @@ mod tests {
         let v = verdict(vec![ok(Node::Sealed, 1), down()], 0);
         assert!(v.sealed);
         assert_eq!(v.best, None);
-        assert_eq!(v.result.unwrap_err().to_string(), "vault: key store is sealed");
+        assert_eq!(
+            v.result.unwrap_err().to_string(),
+            "vault: key store is sealed"
+        );
         let v = verdict(vec![ok(Node::Uninitialized, 1)], 0);
         assert!(v.sealed);
     }
@@ -224,7 +248,10 @@ mod tests {
         assert!(err.is_unreachable());
         assert!(err.to_string().contains("connection refused"), "{err}");
 
-        let v = verdict(vec![Ok((Node::Unexpected, Duration::ZERO, reply(500))), down()], 0);
+        let v = verdict(
+            vec![Ok((Node::Unexpected, Duration::ZERO, reply(500))), down()],
+            0,
+        );
         let err = v.result.unwrap_err();
         assert!(!err.is_unreachable());
         assert_eq!(

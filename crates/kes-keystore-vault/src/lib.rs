@@ -13,7 +13,10 @@
 //!
 //! Create on K/V v2 is a check-and-set write with `cas = 0`, which Vault performs atomically:
 //! of any number of concurrent creates of one name, on any number of KES servers, exactly one
-//! succeeds. K/V v1 has no conditional write, so create reads first and writes only if the
+//! succeeds. When a create had to be retried (its connection died with a Vault node) and the
+//! retry finds the secret existing, the store compares the stored value with its own: the
+//! lost try may have been the one that wrote it, and then the create succeeded. K/V v1 has no
+//! conditional write, so create reads first and writes only if the
 //! secret is missing, as the original does; creates through one `VaultKeyStore` are
 //! serialised per name, but two KES servers creating the same name at the same moment on K/V
 //! v1 can both succeed, the later write replacing the earlier. Use K/V v2 for several KES
@@ -51,8 +54,8 @@ use crate::wire::{DecryptResponse, EncryptResponse, KvV1Read, KvV2Read, ListResp
 
 pub use crate::retry::RetryPolicy;
 
-/// Where the store reports background events (failed renewals, logins).
-type Log = Arc<dyn Fn(&str) + Send + Sync>;
+/// Receives the store's background events (failed renewals and logins), one line each.
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Stripes of the per-name lock that serialises K/V v1 creates.
 const CREATE_LOCKS: usize = 64;
@@ -71,7 +74,7 @@ pub struct ConnectOptions {
     pub retry: RetryPolicy,
     /// Receives a line for each background event worth an operator's attention (a failed
     /// renewal or login). Default: standard error. Lines never contain secrets.
-    pub log: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub log: Option<LogFn>,
 }
 
 impl ConnectOptions {
@@ -140,13 +143,16 @@ impl VaultKeyStore {
     }
 
     /// [`connect`](Self::connect) with options.
-    pub async fn connect_with(config: &VaultConfig, options: ConnectOptions) -> Result<Self, Error> {
+    pub async fn connect_with(
+        config: &VaultConfig,
+        options: ConnectOptions,
+    ) -> Result<Self, Error> {
         let transport = Arc::new(Transport::new(config)?);
         let layout = Layout::new(config)?;
         let login = Login::new(config, options.token)?;
         let auth = Arc::new(Auth::new(login, layout.namespace()));
         let lease = auth.login_now(&transport, &options.retry).await?;
-        let log: Log = options
+        let log: LogFn = options
             .log
             .unwrap_or_else(|| Arc::new(|line: &str| eprintln!("{line}")));
         let (health, health_rx) = watch::channel(Health::default());
@@ -157,8 +163,13 @@ impl VaultKeyStore {
             health,
             retry: options.retry,
             closed: AtomicBool::new(false),
-            create_locks: (0..CREATE_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            create_locks: (0..CREATE_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         });
+
+        // Find the active node (of several endpoints) before the first request.
+        let _ = shared.check_health().await;
 
         let mut tasks = Vec::new();
         if auth.login.can_login() || schedule(&lease, false).is_some() {
@@ -262,7 +273,11 @@ impl Shared {
     async fn call(&self, request: &Request, redact: &[&str]) -> Result<Reply, VaultError> {
         let token = self.auth.token();
         let token = token.as_ref().map(|t| t.as_str());
-        let redact: Vec<&str> = redact.iter().copied().filter(|s| s.len() >= MIN_REDACT).collect();
+        let redact: Vec<&str> = redact
+            .iter()
+            .copied()
+            .filter(|s| s.len() >= MIN_REDACT)
+            .collect();
         let reply = self
             .transport
             .send(request, token, &self.retry, &redact)
@@ -324,16 +339,31 @@ impl Shared {
                     200 | 204 => Ok(()),
                     400 => {
                         let err = reply.error(&redact);
-                        if err.mentions("check-and-set") {
-                            Err(Error::Exists)
-                        } else {
-                            Err(err.into())
+                        if !err.mentions("check-and-set") {
+                            return Err(err.into());
                         }
+                        // The secret exists. If an earlier try of this very write failed (a
+                        // connection lost while the active node died, say), that try may be
+                        // what created it: the stored value tells.
+                        if reply.retried && self.stored(name).await.is_some_and(|v| *v == *stored) {
+                            return Ok(());
+                        }
+                        Err(Error::Exists)
                     }
                     _ => Err(reply.error(&redact).into()),
                 }
             }
         }
+    }
+
+    /// The raw stored string of `name` (K/V v2, version 1), or `None` if it cannot be read.
+    async fn stored(&self, name: &str) -> Option<Zeroizing<String>> {
+        let reply = self.call(&self.layout.read(name).ok()?, &[]).await.ok()?;
+        if reply.status != 200 {
+            return None;
+        }
+        let mut fields = reply.json::<KvV2Read>().ok()?.data?.data?;
+        fields.remove(name)?.0.map(|text| text.0)
     }
 
     /// The lock of `name`'s stripe (always `Some`: there are `CREATE_LOCKS` stripes).
@@ -344,7 +374,11 @@ impl Shared {
         self.create_locks.get(stripe)
     }
 
-    async fn encrypt(&self, request: &Request, text: &str) -> Result<Zeroizing<String>, VaultError> {
+    async fn encrypt(
+        &self,
+        request: &Request,
+        text: &str,
+    ) -> Result<Zeroizing<String>, VaultError> {
         let reply = self.call(request, &[text]).await?;
         if reply.status != 200 {
             return Err(reply.error(&[text]));
@@ -376,9 +410,7 @@ impl Shared {
         let mut value = fields
             .and_then(|mut f| f.remove(name))
             .and_then(|field| field.0)
-            .ok_or_else(|| {
-                reply.invalid(format!("the secret has no text field named '{name}'"))
-            })?;
+            .ok_or_else(|| reply.invalid(format!("the secret has no text field named '{name}'")))?;
         if !is_transit_ciphertext(&value.0) {
             return Ok(Zeroizing::new(std::mem::take(&mut *value.0).into_bytes()));
         }
@@ -448,7 +480,12 @@ fn is_transit_ciphertext(value: &str) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

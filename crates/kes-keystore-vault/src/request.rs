@@ -29,7 +29,11 @@ use zeroize::Zeroizing;
 use crate::error::VaultError;
 
 /// Characters left as they are in a path segment: RFC 3986 unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// One request to Vault, not yet sent.
 #[derive(Clone)]
@@ -157,7 +161,10 @@ impl Layout {
     /// `/v1/<engine>[/<kind>][/<prefix>][/<name>]`.
     fn path(&self, kind: Option<&str>, name: Option<&str>) -> String {
         let mut path = format!("/v1/{}", self.engine);
-        for part in [kind, Some(self.prefix.as_str()), name].into_iter().flatten() {
+        for part in [kind, Some(self.prefix.as_str()), name]
+            .into_iter()
+            .flatten()
+        {
             if !part.is_empty() {
                 path.push('/');
                 path.push_str(part);
@@ -266,23 +273,15 @@ pub(crate) fn login(
     body: &impl Serialize,
 ) -> Result<Request, VaultError> {
     let engine = encode_path(engine, "auth engine")?;
-    let mut request = Request::new(
-        Method::POST,
-        format!("/v1/auth/{engine}/login"),
-        namespace,
-    )
-    .json(body, 512)?;
+    let mut request = Request::new(Method::POST, format!("/v1/auth/{engine}/login"), namespace)
+        .json(body, 512)?;
     request.authenticated = false;
     Ok(request)
 }
 
 /// `POST /v1/auth/token/renew-self` (`increment` 0: the token's own TTL), in `namespace`.
 pub(crate) fn renew_self(namespace: Option<&str>) -> Request {
-    let mut request = Request::new(
-        Method::POST,
-        "/v1/auth/token/renew-self".into(),
-        namespace,
-    );
+    let mut request = Request::new(Method::POST, "/v1/auth/token/renew-self".into(), namespace);
     request.body = Some(Bytes::from_static(br#"{"increment":0}"#));
     request
 }
@@ -384,7 +383,12 @@ struct Ciphertext<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub(crate) mod tests {
     use std::time::Duration;
 
@@ -436,9 +440,18 @@ pub(crate) mod tests {
     #[test]
     fn v2_paths_read_version_1_delete_metadata_and_create_with_cas_0() {
         let layout = Layout::new(&config(VaultKvVersion::V2)).unwrap();
-        assert_eq!(line(&layout.create("k1", "v").unwrap()), "PUT /v1/kv/data/k1");
-        assert_eq!(line(&layout.read("k1").unwrap()), "GET /v1/kv/data/k1?version=1");
-        assert_eq!(line(&layout.delete("k1").unwrap()), "DELETE /v1/kv/metadata/k1");
+        assert_eq!(
+            line(&layout.create("k1", "v").unwrap()),
+            "PUT /v1/kv/data/k1"
+        );
+        assert_eq!(
+            line(&layout.read("k1").unwrap()),
+            "GET /v1/kv/data/k1?version=1"
+        );
+        assert_eq!(
+            line(&layout.delete("k1").unwrap()),
+            "DELETE /v1/kv/metadata/k1"
+        );
         assert_eq!(line(&layout.list()), "GET /v1/kv/metadata?list=true");
         assert_eq!(
             body(&layout.create("k1", "record").unwrap()),
@@ -460,12 +473,21 @@ pub(crate) mod tests {
             line(&layout.delete("k1").unwrap()),
             "DELETE /v1/secret/kes/metadata/tenant-1/keys/k1"
         );
-        assert_eq!(line(&layout.list()), "GET /v1/secret/kes/metadata/tenant-1/keys?list=true");
+        assert_eq!(
+            line(&layout.list()),
+            "GET /v1/secret/kes/metadata/tenant-1/keys?list=true"
+        );
 
         cfg.version = VaultKvVersion::V1;
         let layout = Layout::new(&cfg).unwrap();
-        assert_eq!(line(&layout.create("k1", "v").unwrap()), "PUT /v1/secret/kes/tenant-1/keys/k1");
-        assert_eq!(line(&layout.list()), "GET /v1/secret/kes/tenant-1/keys?list=true");
+        assert_eq!(
+            line(&layout.create("k1", "v").unwrap()),
+            "PUT /v1/secret/kes/tenant-1/keys/k1"
+        );
+        assert_eq!(
+            line(&layout.list()),
+            "GET /v1/secret/kes/tenant-1/keys?list=true"
+        );
     }
 
     #[test]
@@ -473,7 +495,10 @@ pub(crate) mod tests {
         let mut cfg = config(VaultKvVersion::V1);
         cfg.prefix = "a b/ü".into();
         let layout = Layout::new(&cfg).unwrap();
-        assert_eq!(line(&layout.read("x?y#z%").unwrap()), "GET /v1/kv/a%20b/%C3%BC/x%3Fy%23z%25");
+        assert_eq!(
+            line(&layout.read("x?y#z%").unwrap()),
+            "GET /v1/kv/a%20b/%C3%BC/x%3Fy%23z%25"
+        );
         for bad in ["", ".", "..", "a/b"] {
             let err = layout.read(bad).unwrap_err().to_string();
             assert!(err.starts_with("vault: invalid key name"), "{err}");
@@ -503,7 +528,11 @@ pub(crate) mod tests {
             layout.decrypt("vault:v1:x").unwrap().unwrap(),
         ];
         for request in &requests {
-            assert_eq!(request.namespace.as_deref(), Some("team/kes"), "{request:?}");
+            assert_eq!(
+                request.namespace.as_deref(),
+                Some("team/kes"),
+                "{request:?}"
+            );
             assert!(request.authenticated);
         }
         let health = health();
@@ -516,7 +545,11 @@ pub(crate) mod tests {
     fn namespace_values() {
         assert_eq!(namespace(None).unwrap(), None);
         assert_eq!(namespace(Some("")).unwrap(), None);
-        assert_eq!(namespace(Some("/")).unwrap(), None, "'/' is the root namespace");
+        assert_eq!(
+            namespace(Some("/")).unwrap(),
+            None,
+            "'/' is the root namespace"
+        );
         assert_eq!(namespace(Some(" ns1/ ")).unwrap().as_deref(), Some("ns1"));
         assert_eq!(namespace(Some("a/b")).unwrap().as_deref(), Some("a/b"));
         assert!(namespace(Some("a\nb")).is_err());
@@ -536,7 +569,10 @@ pub(crate) mod tests {
         assert_eq!(body(&enc), serde_json::json!({"plaintext": "cmVjb3Jk"}));
         let dec = layout.decrypt("vault:v1:abc").unwrap().unwrap();
         assert_eq!(line(&dec), "POST /v1/my/transit/decrypt/kes-key");
-        assert_eq!(body(&dec), serde_json::json!({"ciphertext": "vault:v1:abc"}));
+        assert_eq!(
+            body(&dec),
+            serde_json::json!({"ciphertext": "vault:v1:abc"})
+        );
     }
 
     #[test]
@@ -550,7 +586,12 @@ pub(crate) mod tests {
         assert_eq!(line(&lookup), "GET /v1/auth/token/lookup-self");
         assert_eq!(lookup.namespace, None);
 
-        let login = login("my-approle", Some("ns2"), &serde_json::json!({"role_id": "r"})).unwrap();
+        let login = login(
+            "my-approle",
+            Some("ns2"),
+            &serde_json::json!({"role_id": "r"}),
+        )
+        .unwrap();
         assert_eq!(line(&login), "POST /v1/auth/my-approle/login");
         assert_eq!(login.namespace.as_deref(), Some("ns2"));
         assert!(!login.authenticated, "a login carries no token");

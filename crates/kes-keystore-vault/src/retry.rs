@@ -53,7 +53,12 @@ impl RetryPolicy {
     }
 
     /// A policy with every field given.
-    pub fn new(rounds: u32, base_delay: Duration, max_delay: Duration, max_elapsed: Duration) -> Self {
+    pub fn new(
+        rounds: u32,
+        base_delay: Duration,
+        max_delay: Duration,
+        max_elapsed: Duration,
+    ) -> Self {
         Self {
             rounds,
             base_delay,
@@ -150,7 +155,12 @@ pub(crate) fn jitter() -> f64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use std::cell::RefCell;
 
@@ -167,9 +177,16 @@ mod tests {
         assert_eq!(p.backoff(2, 0.0), Duration::from_millis(500));
         assert_eq!(p.backoff(3, 0.0), Duration::from_secs(1));
         assert_eq!(p.backoff(4, 0.0), Duration::from_secs(2));
-        assert_eq!(p.backoff(5, 0.0), Duration::from_secs(2), "capped at max_delay");
+        assert_eq!(
+            p.backoff(5, 0.0),
+            Duration::from_secs(2),
+            "capped at max_delay"
+        );
         assert_eq!(p.backoff(40, 0.0), Duration::from_secs(2), "no overflow");
-        assert_eq!(p.backoff(1, 0.999_999), Duration::from_millis(375) - Duration::from_nanos(125));
+        assert_eq!(
+            p.backoff(1, 0.999_999),
+            Duration::from_millis(375) - Duration::from_nanos(125)
+        );
         assert_eq!(p.backoff(4, 1.0), Duration::from_secs(3));
         assert_eq!(p.backoff(1, f64::NAN), Duration::from_millis(250));
         assert_eq!(p.backoff(1, -3.0), Duration::from_millis(250));
@@ -188,7 +205,11 @@ mod tests {
         endpoints: usize,
         first: usize,
         works: impl Fn(usize, usize) -> bool,
-    ) -> (Result<(usize, usize), VaultError>, Vec<usize>, Vec<Duration>) {
+    ) -> (
+        Result<(usize, usize), VaultError>,
+        Vec<usize>,
+        Vec<Duration>,
+    ) {
         let tried = RefCell::new(Vec::new());
         let slept = RefCell::new(Vec::new());
         let result = run(
@@ -229,7 +250,11 @@ mod tests {
     async fn one_endpoint_is_tried_rounds_times_with_growing_delays() {
         let (result, tried, slept) = scripted(RetryPolicy::default(), 1, 0, |_, _| false).await;
         let err = result.unwrap_err();
-        assert_eq!(err.to_string(), "vault: endpoint 0 failed", "the last error is returned");
+        assert_eq!(
+            err.to_string(),
+            "vault: endpoint 0 failed",
+            "the last error is returned"
+        );
         assert_eq!(tried, [0, 0, 0, 0, 0]);
         let ms: Vec<u128> = slept.iter().map(Duration::as_millis).collect();
         assert_eq!(ms, [250, 500, 1000, 2000]);
@@ -238,8 +263,7 @@ mod tests {
     #[tokio::test]
     async fn failover_tries_the_next_endpoint_without_waiting() {
         // Endpoint 1 (the preferred one) is down; 2 works.
-        let (result, tried, slept) =
-            scripted(RetryPolicy::default(), 3, 1, |i, _| i == 2).await;
+        let (result, tried, slept) = scripted(RetryPolicy::default(), 3, 1, |i, _| i == 2).await;
         assert_eq!(result.unwrap(), (2, 1));
         assert_eq!(tried, [1, 2]);
         assert!(slept.is_empty());
@@ -251,12 +275,16 @@ mod tests {
         let (result, tried, slept) = scripted(RetryPolicy::default(), 3, 0, |_, n| n == 6).await;
         assert_eq!(result.unwrap(), (0, 6));
         assert_eq!(tried, [0, 1, 2, 0, 1, 2, 0]);
-        assert_eq!(slept, [Duration::from_millis(250), Duration::from_millis(500)]);
+        assert_eq!(
+            slept,
+            [Duration::from_millis(250), Duration::from_millis(500)]
+        );
     }
 
     #[tokio::test]
     async fn zero_rounds_still_tries_once() {
-        let (result, tried, slept) = scripted(RetryPolicy::with_rounds(0), 2, 0, |_, _| false).await;
+        let (result, tried, slept) =
+            scripted(RetryPolicy::with_rounds(0), 2, 0, |_, _| false).await;
         assert!(result.is_err());
         assert_eq!(tried, [0, 1]);
         assert!(slept.is_empty());

@@ -40,6 +40,9 @@ pub(crate) struct Reply {
     pub body: Zeroizing<Vec<u8>>,
     /// The call that got this answer, for errors.
     pub call: Call,
+    /// Whether earlier tries of the call failed: one of them may have reached Vault and been
+    /// carried out although its answer was lost.
+    pub retried: bool,
 }
 
 impl Reply {
@@ -115,9 +118,9 @@ impl Transport {
                 ));
             }
         }
-        let client = builder
-            .build()
-            .map_err(|e| VaultError::Local(format!("cannot build the HTTP client: {}", causes(&e))))?;
+        let client = builder.build().map_err(|e| {
+            VaultError::Local(format!("cannot build the HTTP client: {}", causes(&e)))
+        })?;
         Ok(Self {
             client,
             endpoints,
@@ -155,24 +158,30 @@ impl Transport {
         let mut hide: Vec<&str> = redact.to_vec();
         hide.extend(token);
         let hide = &hide;
-        let (index, reply) = retry::run(
+        let attempts = &std::sync::atomic::AtomicU32::new(0);
+        let (index, result) = retry::run(
             policy,
             self.endpoints.len(),
             self.preferred(),
             |i| async move {
+                attempts.fetch_add(1, Ordering::Relaxed);
                 match self.once(i, request, token, None).await {
-                    Err(err) => Outcome::Retry(err),
+                    Err(err @ VaultError::Network { .. }) => Outcome::Retry(err),
+                    // A local problem or an unusable answer: another try would not help.
+                    Err(err) => Outcome::Done(Err(err)),
                     Ok(reply) if is_transient(reply.status, &reply.body) => {
                         Outcome::Retry(reply.error(hide))
                     }
-                    Ok(reply) => Outcome::Done(reply),
+                    Ok(reply) => Outcome::Done(Ok(reply)),
                 }
             },
             tokio::time::sleep,
             retry::jitter,
         )
         .await?;
+        let mut reply = result?;
         self.prefer(index);
+        reply.retried = attempts.load(Ordering::Relaxed) > 1;
         Ok(reply)
     }
 
@@ -200,14 +209,16 @@ impl Transport {
         }
         let mut builder = self.client.request(request.method.clone(), url);
         if let Some(ns) = &request.namespace {
-            let value = HeaderValue::from_str(ns)
-                .map_err(|_| VaultError::Local("the namespace is not a valid header value".into()))?;
+            let value = HeaderValue::from_str(ns).map_err(|_| {
+                VaultError::Local("the namespace is not a valid header value".into())
+            })?;
             builder = builder.header("X-Vault-Namespace", value);
         }
         if request.authenticated {
             let token = token.ok_or_else(|| VaultError::Local("not logged in to Vault".into()))?;
-            let mut value = HeaderValue::from_str(token)
-                .map_err(|_| VaultError::Local("the Vault token is not a valid header value".into()))?;
+            let mut value = HeaderValue::from_str(token).map_err(|_| {
+                VaultError::Local("the Vault token is not a valid header value".into())
+            })?;
             value.set_sensitive(true);
             builder = builder.header("X-Vault-Token", value);
         }
@@ -257,6 +268,7 @@ impl Transport {
             status,
             body,
             call,
+            retried: false,
         })
     }
 }
@@ -279,9 +291,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Checks an endpoint URL and returns it without a trailing `/`.
 fn endpoint(raw: &str) -> Result<String, VaultError> {
     let raw = raw.trim();
-    let invalid = |why: &str| {
-        VaultError::Local(format!("invalid endpoint '{}': {why}", raw.escape_debug()))
-    };
+    let invalid =
+        |why: &str| VaultError::Local(format!("invalid endpoint '{}': {why}", raw.escape_debug()));
     let url = reqwest::Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
     if url.scheme() != "https" && url.scheme() != "http" {
         return Err(invalid("the scheme must be https or http"));
@@ -304,7 +315,10 @@ fn endpoint(raw: &str) -> Result<String, VaultError> {
 /// The certificates of a CA file, or of every file in a CA directory.
 fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, VaultError> {
     let read_err = |p: &Path, e: std::io::Error| {
-        VaultError::Local(format!("cannot read the CA certificate '{}': {e}", p.display()))
+        VaultError::Local(format!(
+            "cannot read the CA certificate '{}': {e}",
+            p.display()
+        ))
     };
     let files = if path.is_dir() {
         let mut files: Vec<_> = std::fs::read_dir(path)
@@ -347,7 +361,10 @@ fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, VaultError> {
 fn read_identity(cert: &Path, key: &Path) -> Result<reqwest::Identity, VaultError> {
     let read = |p: &Path, what: &str| {
         std::fs::read(p).map(Zeroizing::new).map_err(|e| {
-            VaultError::Local(format!("cannot read the client {what} '{}': {e}", p.display()))
+            VaultError::Local(format!(
+                "cannot read the client {what} '{}': {e}",
+                p.display()
+            ))
         })
     };
     let mut pem = read(cert, "certificate")?;
@@ -375,7 +392,11 @@ fn causes(err: &reqwest::Error) -> String {
         let part = if first {
             // reqwest's own message, e.g. "error sending request"; its URL is in `call`.
             let shown = e.to_string();
-            shown.split(" for url (").next().unwrap_or_default().to_owned()
+            shown
+                .split(" for url (")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
         } else {
             e.to_string()
         };
@@ -395,7 +416,12 @@ fn causes(err: &reqwest::Error) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -413,9 +439,18 @@ mod tests {
 
     #[test]
     fn endpoints_are_checked() {
-        assert_eq!(endpoint(" https://vault:8200/ ").unwrap(), "https://vault:8200");
-        assert_eq!(endpoint("http://127.0.0.1:8200").unwrap(), "http://127.0.0.1:8200");
-        assert_eq!(endpoint("https://lb.example/vault/").unwrap(), "https://lb.example/vault");
+        assert_eq!(
+            endpoint(" https://vault:8200/ ").unwrap(),
+            "https://vault:8200"
+        );
+        assert_eq!(
+            endpoint("http://127.0.0.1:8200").unwrap(),
+            "http://127.0.0.1:8200"
+        );
+        assert_eq!(
+            endpoint("https://lb.example/vault/").unwrap(),
+            "https://lb.example/vault"
+        );
         for bad in [
             "vault:8200",
             "ftp://vault",
@@ -443,10 +478,17 @@ mod tests {
         if pki.join("ca.crt").is_file() {
             assert_eq!(read_ca(&pki.join("ca.crt")).unwrap().len(), 1);
             std::fs::copy(pki.join("ca.crt"), dir.path().join("ca.pem")).unwrap();
-            assert_eq!(read_ca(dir.path()).unwrap().len(), 1, "the README is skipped");
+            assert_eq!(
+                read_ca(dir.path()).unwrap().len(),
+                1,
+                "the README is skipped"
+            );
             read_identity(&pki.join("admin.crt"), &pki.join("admin.key")).unwrap();
             let err = read_identity(&pki.join("admin.crt"), &pki.join("ca.crt")).unwrap_err();
-            assert!(err.to_string().contains("invalid client certificate"), "{err}");
+            assert!(
+                err.to_string().contains("invalid client certificate"),
+                "{err}"
+            );
         }
     }
 }

@@ -121,8 +121,13 @@ pub struct ServerArgs {
 
 /// Parses `ip:port` or `:port` (all interfaces).
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_owned() };
-    full.parse().map_err(|_| format!("invalid address '{s}': expected IP:PORT"))
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_owned()
+    };
+    full.parse()
+        .map_err(|_| format!("invalid address '{s}': expected IP:PORT"))
 }
 
 /// `kes ls`.

@@ -21,9 +21,17 @@ pub const SERVER_VARS: [&str; 3] = ["MINIO_KES_SERVER", "KES_SERVER", "MINIO_KMS
 /// API key variables, in precedence order.
 pub const API_KEY_VARS: [&str; 3] = ["MINIO_KES_API_KEY", "KES_API_KEY", "MINIO_KMS_KES_API_KEY"];
 /// Client certificate variables, in precedence order.
-pub const CERT_VARS: [&str; 3] = ["MINIO_KES_CERT_FILE", "KES_CLIENT_CERT", "MINIO_KES_CLIENT_CERT"];
+pub const CERT_VARS: [&str; 3] = [
+    "MINIO_KES_CERT_FILE",
+    "KES_CLIENT_CERT",
+    "MINIO_KES_CLIENT_CERT",
+];
 /// Client private key variables, in precedence order.
-pub const KEY_VARS: [&str; 3] = ["MINIO_KES_KEY_FILE", "KES_CLIENT_KEY", "MINIO_KES_CLIENT_KEY"];
+pub const KEY_VARS: [&str; 3] = [
+    "MINIO_KES_KEY_FILE",
+    "KES_CLIENT_KEY",
+    "MINIO_KES_CLIENT_KEY",
+];
 /// CA certificate variables, in precedence order.
 pub const CA_VARS: [&str; 2] = ["KES_CAPATH", "MINIO_KMS_KES_CAPATH"];
 /// The server when no variable names one.
@@ -102,10 +110,14 @@ pub fn client(settings: &Settings<'_>) -> Result<Client, Failure> {
             ));
         }
         (None, None, None) => {
-            return Err(Failure::msg("no API key specified. Consider setting MINIO_KES_API_KEY"));
+            return Err(Failure::msg(
+                "no API key specified. Consider setting MINIO_KES_API_KEY",
+            ));
         }
     };
-    builder.build().map_err(|e| Failure::request("cannot set up the client", e))
+    builder
+        .build()
+        .map_err(|e| Failure::request("cannot set up the client", e))
 }
 
 fn read_file(what: &str, path: &Path) -> Result<Vec<u8>, Failure> {
@@ -121,16 +133,28 @@ fn read_private_key(path: &Path) -> Result<Zeroizing<String>, Failure> {
     if !kes_crypto::legacy_pem::is_encrypted(&text) {
         return Ok(text);
     }
-    let password =
-        crate::password::read(&format!("Enter password for private key {}: ", path.display()))?;
-    let (label, der) = kes_crypto::legacy_pem::decrypt(&text, password.as_bytes())
-        .map_err(|e| Failure::msg(format!("cannot decrypt private key '{}': {e}", path.display())))?;
+    let password = crate::password::read(&format!(
+        "Enter password for private key {}: ",
+        path.display()
+    ))?;
+    let (label, der) =
+        kes_crypto::legacy_pem::decrypt(&text, password.as_bytes()).map_err(|e| {
+            Failure::msg(format!(
+                "cannot decrypt private key '{}': {e}",
+                path.display()
+            ))
+        })?;
     let block = kes_crypto::pem::PemBlock::new(label, der);
     Ok(kes_crypto::pem::encode(&block))
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

@@ -38,19 +38,28 @@ pub enum Failure {
 impl Failure {
     /// An error without a hint.
     pub fn msg(message: impl fmt::Display) -> Failure {
-        Failure::Error { message: message.to_string(), hint: None }
+        Failure::Error {
+            message: message.to_string(),
+            hint: None,
+        }
     }
 
     /// An error with a hint.
     pub fn with_hint(message: impl fmt::Display, hint: impl fmt::Display) -> Failure {
-        Failure::Error { message: message.to_string(), hint: Some(hint.to_string()) }
+        Failure::Error {
+            message: message.to_string(),
+            hint: Some(hint.to_string()),
+        }
     }
 
     /// A failed request: `<context>: <what the client reported>`, with a hint for network and
     /// TLS failures (the errors a person can act on).
     pub fn request(context: impl fmt::Display, err: ClientError) -> Failure {
         let (message, hint) = describe(&err);
-        Failure::Error { message: format!("{context}: {message}"), hint }
+        Failure::Error {
+            message: format!("{context}: {message}"),
+            hint,
+        }
     }
 
     /// Prints the failure and returns the process exit code.
@@ -155,7 +164,9 @@ fn tls_failure(endpoint: &str, cause: &str) -> (String, Option<String>) {
         || has("handshakefailure")
     {
         return (
-            format!("TLS connection to {endpoint} failed: the server rejected the client certificate ({cause})"),
+            format!(
+                "TLS connection to {endpoint} failed: the server rejected the client certificate ({cause})"
+            ),
             Some(
                 "the server may verify client certificates (tls.auth: on): use a client \
                  certificate (KES_CLIENT_CERT/KES_CLIENT_KEY) signed by a CA in its tls.ca."
@@ -196,13 +207,21 @@ impl From<term::WriteError> for Failure {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
     #[test]
     fn os_errors_are_tidied() {
-        assert_eq!(tidy_os_error("Connection refused (os error 111)"), "connection refused");
+        assert_eq!(
+            tidy_os_error("Connection refused (os error 111)"),
+            "connection refused"
+        );
         assert_eq!(tidy_os_error("dns error"), "dns error");
         assert_eq!(tidy_os_error(""), "");
     }
@@ -231,7 +250,10 @@ mod tests {
         };
         assert!(message.contains("unknown authority"), "{message}");
         let hint = hint.unwrap();
-        assert!(hint.contains("-k/--insecure") && hint.contains("KES_CAPATH"), "{hint}");
+        assert!(
+            hint.contains("-k/--insecure") && hint.contains("KES_CAPATH"),
+            "{hint}"
+        );
     }
 
     #[test]
@@ -241,7 +263,10 @@ mod tests {
         else {
             panic!("not an error");
         };
-        assert_eq!(message, "failed to create key \"k\": not authorized: insufficient permissions");
+        assert_eq!(
+            message,
+            "failed to create key \"k\": not authorized: insufficient permissions"
+        );
         assert!(hint.is_none());
     }
 }

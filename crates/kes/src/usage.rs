@@ -44,7 +44,10 @@ fn failure(err: &clap::Error, args: &[OsString]) -> Failure {
         | ErrorKind::DisplayVersion => return Failure::Usage(err.render().to_string()),
         ErrorKind::InvalidSubcommand => {
             let group = path.last().map_or("kes", String::as_str);
-            format!("\"{}\" is not a {group} command", context(ContextKind::InvalidSubcommand))
+            format!(
+                "\"{}\" is not a {group} command",
+                context(ContextKind::InvalidSubcommand)
+            )
         }
         ErrorKind::UnknownArgument => {
             let arg = context(ContextKind::InvalidArg);
@@ -91,7 +94,9 @@ fn command_path(args: &[OsString]) -> Vec<String> {
         if arg.starts_with('-') {
             continue;
         }
-        let Some(sub) = cmd.find_subcommand(arg).cloned() else { break };
+        let Some(sub) = cmd.find_subcommand(arg).cloned() else {
+            break;
+        };
         path.push(arg.to_owned());
         cmd = sub;
     }
@@ -99,12 +104,22 @@ fn command_path(args: &[OsString]) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
     fn parse_str(line: &str) -> Result<Cli, Failure> {
-        parse(std::iter::once("kes").chain(line.split_whitespace()).map(OsString::from).collect())
+        parse(
+            std::iter::once("kes")
+                .chain(line.split_whitespace())
+                .map(OsString::from)
+                .collect(),
+        )
     }
 
     fn error(line: &str) -> String {
@@ -121,13 +136,22 @@ mod tests {
 
     #[test]
     fn unknown_commands_name_their_group() {
-        assert_eq!(error("nonsense"), "\"nonsense\" is not a kes command. See 'kes --help'");
-        assert_eq!(error("key x"), "\"x\" is not a key command. See 'kes key --help'");
+        assert_eq!(
+            error("nonsense"),
+            "\"nonsense\" is not a kes command. See 'kes --help'"
+        );
+        assert_eq!(
+            error("key x"),
+            "\"x\" is not a key command. See 'kes key --help'"
+        );
     }
 
     #[test]
     fn flag_errors_point_at_the_commands_help() {
-        assert_eq!(error("key create --nope k"), "unknown flag: --nope. See 'kes key create --help'");
+        assert_eq!(
+            error("key create --nope k"),
+            "unknown flag: --nope. See 'kes key create --help'"
+        );
         assert_eq!(
             error("key info a b"),
             "too many arguments: unexpected 'b'. See 'kes key info --help'"
@@ -140,18 +164,24 @@ mod tests {
 
     #[test]
     fn help_is_usage() {
-        assert!(matches!(parse_str("key -h"), Err(Failure::Usage(text)) if text.starts_with("Usage:\n    kes key <command>")));
+        assert!(
+            matches!(parse_str("key -h"), Err(Failure::Usage(text)) if text.starts_with("Usage:\n    kes key <command>"))
+        );
         assert!(matches!(parse_str("ls --help"), Err(Failure::Usage(_))));
     }
 
     #[test]
     fn identity_takes_an_argument_or_a_command() {
         let cli = parse_str("identity kes:v1:abc").unwrap();
-        let Some(crate::cli::Command::Identity(args)) = cli.command else { panic!() };
+        let Some(crate::cli::Command::Identity(args)) = cli.command else {
+            panic!()
+        };
         assert_eq!(args.arg.as_deref(), Some("kes:v1:abc"));
         assert!(args.command.is_none());
         let cli = parse_str("identity of x").unwrap();
-        let Some(crate::cli::Command::Identity(args)) = cli.command else { panic!() };
+        let Some(crate::cli::Command::Identity(args)) = cli.command else {
+            panic!()
+        };
         assert!(args.command.is_some() && args.arg.is_none());
     }
 }

@@ -54,7 +54,11 @@ fn find_binary() -> Option<PathBuf> {
         return works(&path).then_some(path);
     }
     let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|d| d.join("bao")).collect::<Vec<_>>())
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("bao"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     for candidate in on_path {
         if candidate.is_file() && works(&candidate) {
@@ -62,7 +66,10 @@ fn find_binary() -> Option<PathBuf> {
         }
     }
     let scripts = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .stderr(Stdio::null())
         .output()
         .ok()?;
@@ -74,7 +81,11 @@ fn find_binary() -> Option<PathBuf> {
 /// A free TCP port on 127.0.0.1 (free when asked; a server that loses the race is restarted
 /// on another port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A random-looking string for tokens and names.
@@ -82,14 +93,20 @@ pub fn random_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
     );
     format!("{:016x}", h.finish())
 }
 
 /// An HTTP client for the harness's own calls to OpenBao.
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 /// TLS files of a server with a TLS listener that requires client certificates.
@@ -138,11 +155,20 @@ pub async fn call(
     let res = req.send().await.map_err(|e| format!("{path}: {e}"))?;
     let status = res.status().as_u16();
     let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 /// Waits until `GET /v1/sys/health` at `url` answers with one of `statuses`.
-async fn wait_health(http: &reqwest::Client, url: &str, statuses: &[u16], child: &mut Child, log: &Path) {
+async fn wait_health(
+    http: &reqwest::Client,
+    url: &str,
+    statuses: &[u16],
+    child: &mut Child,
+    log: &Path,
+) {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok((status, _)) = call(http, url, None, "GET", "/v1/sys/health", None).await
@@ -320,13 +346,22 @@ impl Bao {
 
     /// Unseals a file-storage server and waits until it is active.
     pub async fn unseal(&mut self) {
-        let key = self.unseal_key.clone().expect("only file-storage servers are sealed");
+        let key = self
+            .unseal_key
+            .clone()
+            .expect("only file-storage servers are sealed");
         let mut child = self.child.take().expect("the server is not running");
         wait_health(&self.http, &self.url, &[200, 503], &mut child, &self.log).await;
-        let (status, body) =
-            call(&self.http, &self.url, None, "PUT", "/v1/sys/unseal", Some(&json!({"key": key})))
-                .await
-                .unwrap();
+        let (status, body) = call(
+            &self.http,
+            &self.url,
+            None,
+            "PUT",
+            "/v1/sys/unseal",
+            Some(&json!({"key": key})),
+        )
+        .await
+        .unwrap();
         assert_eq!(status, 200, "unseal: {body}");
         wait_health(&self.http, &self.url, &[200], &mut child, &self.log).await;
         self.child = Some(child);
@@ -343,22 +378,36 @@ impl Bao {
     /// Starts a stopped file-storage server again on the same port, sealed (call
     /// [`Bao::unseal`]).
     pub fn restart(&mut self) {
-        assert_eq!(self.mode, Mode::File, "a dev server loses its data on restart");
+        assert_eq!(
+            self.mode,
+            Mode::File,
+            "a dev server loses its data on restart"
+        );
         assert!(self.child.is_none(), "the server is running");
         self.launch();
     }
 
     /// Calls the API as root.
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        call(&self.http, &self.url, Some(&self.token), method, path, body.as_ref())
-            .await
-            .unwrap()
+        call(
+            &self.http,
+            &self.url,
+            Some(&self.token),
+            method,
+            path,
+            body.as_ref(),
+        )
+        .await
+        .unwrap()
     }
 
     /// Calls the API as root and insists on a 2xx answer.
     pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, answer) = self.api(method, path, body).await;
-        assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
         answer
     }
 
@@ -398,7 +447,12 @@ pub trait Admin {
     /// Calls the API as root and insists on a 2xx answer.
     fn admin(&self, method: &str, path: &str, body: Option<Value>) -> impl Future<Output = Value>;
     /// Calls the API as root; the status and the body.
-    fn admin_raw(&self, method: &str, path: &str, body: Option<Value>) -> impl Future<Output = (u16, Value)>;
+    fn admin_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> impl Future<Output = (u16, Value)>;
 
     /// Mounts a K/V engine (`version` 1 or 2) at `path` and waits until it takes writes.
     async fn mount_kv(&self, path: &str, version: u8) {
@@ -414,14 +468,21 @@ pub trait Admin {
         } else {
             format!("/v1/{path}/harness-probe")
         };
-        let body = if version == 2 { json!({"data": {"x": "1"}}) } else { json!({"x": "1"}) };
+        let body = if version == 2 {
+            json!({"data": {"x": "1"}})
+        } else {
+            json!({"x": "1"})
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let (status, answer) = self.admin_raw("PUT", &probe, Some(body.clone())).await;
             if (200..300).contains(&status) {
                 break;
             }
-            assert!(Instant::now() < deadline, "mount {path} not ready: {status} {answer}");
+            assert!(
+                Instant::now() < deadline,
+                "mount {path} not ready: {status} {answer}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let delete = if version == 2 {
@@ -434,9 +495,14 @@ pub trait Admin {
 
     /// Mounts a transit engine at `path` with an AES-256-GCM key `key`.
     async fn mount_transit(&self, path: &str, key: &str) {
-        self.admin("POST", &format!("/v1/sys/mounts/{path}"), Some(json!({"type": "transit"})))
+        self.admin(
+            "POST",
+            &format!("/v1/sys/mounts/{path}"),
+            Some(json!({"type": "transit"})),
+        )
+        .await;
+        self.admin("POST", &format!("/v1/{path}/keys/{key}"), Some(json!({})))
             .await;
-        self.admin("POST", &format!("/v1/{path}/keys/{key}"), Some(json!({}))).await;
     }
 
     /// Enables AppRole at `auth/approle` (once) and creates `role` with a policy allowing
@@ -449,11 +515,6 @@ pub trait Admin {
         token_ttl: &str,
         token_max_ttl: &str,
     ) -> (String, String) {
-        let (status, mounts) = self.admin_raw("GET", "/v1/sys/auth", None).await;
-        assert_eq!(status, 200, "{mounts}");
-        if mounts["data"]["approle/"].is_null() {
-            self.admin("POST", "/v1/sys/auth/approle", Some(json!({"type": "approle"}))).await;
-        }
         let policy: String = policy_paths
             .iter()
             .map(|p| {
@@ -462,8 +523,35 @@ pub trait Admin {
                 )
             })
             .collect();
-        self.admin("PUT", &format!("/v1/sys/policies/acl/{role}"), Some(json!({"policy": policy})))
+        self.approle_with_policy(role, &policy, token_ttl, token_max_ttl)
+            .await
+    }
+
+    /// Enables AppRole at `auth/approle` (once) and creates `role` with the ACL policy `policy`
+    /// (HCL); returns the role ID and a fresh secret ID.
+    async fn approle_with_policy(
+        &self,
+        role: &str,
+        policy: &str,
+        token_ttl: &str,
+        token_max_ttl: &str,
+    ) -> (String, String) {
+        let (status, mounts) = self.admin_raw("GET", "/v1/sys/auth", None).await;
+        assert_eq!(status, 200, "{mounts}");
+        if mounts["data"]["approle/"].is_null() {
+            self.admin(
+                "POST",
+                "/v1/sys/auth/approle",
+                Some(json!({"type": "approle"})),
+            )
             .await;
+        }
+        self.admin(
+            "PUT",
+            &format!("/v1/sys/policies/acl/{role}"),
+            Some(json!({"policy": policy})),
+        )
+        .await;
         self.admin(
             "POST",
             &format!("/v1/auth/approle/role/{role}"),
@@ -474,9 +562,20 @@ pub trait Admin {
             })),
         )
         .await;
-        let id = self.admin("GET", &format!("/v1/auth/approle/role/{role}/role-id"), None).await;
-        let secret =
-            self.admin("POST", &format!("/v1/auth/approle/role/{role}/secret-id"), None).await;
+        let id = self
+            .admin(
+                "GET",
+                &format!("/v1/auth/approle/role/{role}/role-id"),
+                None,
+            )
+            .await;
+        let secret = self
+            .admin(
+                "POST",
+                &format!("/v1/auth/approle/role/{role}/secret-id"),
+                None,
+            )
+            .await;
         (
             id["data"]["role_id"].as_str().unwrap().to_owned(),
             secret["data"]["secret_id"].as_str().unwrap().to_owned(),
@@ -525,19 +624,32 @@ impl Cluster {
             let data = dir.path().join(format!("n{i}"));
             std::fs::create_dir_all(&data).unwrap();
             let url = format!("http://127.0.0.1:{api}");
-            // performance_multiplier = 1: the fastest raft timings (leader loss noticed in ~1 s).
+            // performance_multiplier = 1: the fastest raft timings (leader loss noticed in ~1 s);
+            // autopilot every second promotes joined nodes to voters quickly (default 10 s).
             let config = format!(
-                "storage \"raft\" {{\n  path = \"{data}\"\n  node_id = \"n{i}\"\n  performance_multiplier = 1\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{api}\"\n  cluster_address = \"127.0.0.1:{cluster}\"\n  tls_disable = true\n}}\napi_addr = \"{url}\"\ncluster_addr = \"https://127.0.0.1:{cluster}\"\n",
+                "storage \"raft\" {{\n  path = \"{data}\"\n  node_id = \"n{i}\"\n  performance_multiplier = 1\n  autopilot_reconcile_interval = \"1s\"\n  autopilot_update_interval = \"500ms\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{api}\"\n  cluster_address = \"127.0.0.1:{cluster}\"\n  tls_disable = true\n}}\napi_addr = \"{url}\"\ncluster_addr = \"https://127.0.0.1:{cluster}\"\n",
                 data = data.display(),
             );
             let config_path = dir.path().join(format!("n{i}.hcl"));
             std::fs::write(&config_path, config).unwrap();
             let log = dir.path().join(format!("n{i}.log"));
-            let args = vec!["server".into(), format!("-config={}", config_path.display())];
+            let args = vec![
+                "server".into(),
+                format!("-config={}", config_path.display()),
+            ];
             let child = spawn(&bin, dir.path(), &args, &log);
-            nodes.push(Node { child: Some(child), url, log });
+            nodes.push(Node {
+                child: Some(child),
+                url,
+                log,
+            });
         }
-        let mut cluster = Cluster { nodes, token: String::new(), dir, http };
+        let mut cluster = Cluster {
+            nodes,
+            token: String::new(),
+            dir,
+            http,
+        };
         for i in 0..n {
             cluster.wait(i, &[501]).await;
         }
@@ -582,8 +694,9 @@ impl Cluster {
         }
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            let (status, config) =
-                cluster.admin_raw("GET", "/v1/sys/storage/raft/configuration", None).await;
+            let (status, config) = cluster
+                .admin_raw("GET", "/v1/sys/storage/raft/configuration", None)
+                .await;
             let voters = config["data"]["config"]["servers"]
                 .as_array()
                 .map(|s| s.iter().filter(|s| s["voter"] == true).count())
@@ -591,7 +704,11 @@ impl Cluster {
             if status == 200 && voters == n {
                 break;
             }
-            assert!(Instant::now() < deadline, "only {voters} of {n} voters: {config}");
+            assert!(
+                Instant::now() < deadline,
+                "only {voters} of {n} voters: {config}\n{}",
+                cluster.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Some(cluster)
@@ -629,7 +746,9 @@ impl Cluster {
             if node.child.is_none() {
                 continue;
             }
-            if let Ok((200, _)) = call(&self.http, &node.url, None, "GET", "/v1/sys/health", None).await {
+            if let Ok((200, _)) =
+                call(&self.http, &node.url, None, "GET", "/v1/sys/health", None).await
+            {
                 return Some(i);
             }
         }
@@ -658,7 +777,10 @@ impl Cluster {
 impl Admin for Cluster {
     async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, answer) = self.admin_raw(method, path, body).await;
-        assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
         answer
     }
 
@@ -667,11 +789,22 @@ impl Admin for Cluster {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(i) = self.active().await {
-                return call(&self.http, &self.nodes[i].url, Some(&self.token), method, path, body.as_ref())
-                    .await
-                    .unwrap();
+                return call(
+                    &self.http,
+                    &self.nodes[i].url,
+                    Some(&self.token),
+                    method,
+                    path,
+                    body.as_ref(),
+                )
+                .await
+                .unwrap();
             }
-            assert!(Instant::now() < deadline, "no active node:\n{}", self.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "no active node:\n{}",
+                self.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

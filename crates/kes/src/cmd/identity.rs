@@ -31,19 +31,35 @@ pub fn run(args: IdentityArgs) -> Result<(), Failure> {
     match command {
         IdentityCommand::New(args) => new(&args),
         IdentityCommand::Of { arg } => of(required(arg.as_ref(), "API key or certificate")?),
-        IdentityCommand::Info { conn, json, identity } => info(&conn, identity.as_deref(), json),
-        IdentityCommand::Ls { conn, json, prefix } => ls(&conn, prefix.as_deref().unwrap_or_default(), json),
-        IdentityCommand::Assign { conn, identity, policy } => assign(
+        IdentityCommand::Info {
+            conn,
+            json,
+            identity,
+        } => info(&conn, identity.as_deref(), json),
+        IdentityCommand::Ls { conn, json, prefix } => {
+            ls(&conn, prefix.as_deref().unwrap_or_default(), json)
+        }
+        IdentityCommand::Assign {
+            conn,
+            identity,
+            policy,
+        } => assign(
             &conn,
             required(identity.as_ref(), "identity")?,
             required(policy.as_ref(), "policy name")?,
         ),
-        IdentityCommand::Forget { conn, identity } => {
-            forget(&conn, required(identity.as_ref(), "identity")?, "failed to forget identity")
-        }
-        IdentityCommand::Rm { conn, identity } => {
-            forget(&conn, required(identity.as_ref(), "identity")?, "failed to remove identity")
-        }
+        IdentityCommand::Forget { conn, identity } => forget(
+            &conn,
+            required(identity.as_ref(), "identity")?,
+            "failed to forget identity",
+            Route::Forget,
+        ),
+        IdentityCommand::Rm { conn, identity } => forget(
+            &conn,
+            required(identity.as_ref(), "identity")?,
+            "failed to remove identity",
+            Route::Delete,
+        ),
     }
 }
 
@@ -69,13 +85,23 @@ fn new_api_key() -> Result<(), Failure> {
         return Ok(term::print(&secret)?);
     }
     let identity = key.identity();
-    let rows = [("API Key:  ", secret.as_str()), ("Identity: ", identity.as_str())];
-    let inner = rows.iter().map(|(l, v)| l.len() + v.len()).max().unwrap_or_default();
+    let rows = [
+        ("API Key:  ", secret.as_str()),
+        ("Identity: ", identity.as_str()),
+    ];
+    let inner = rows
+        .iter()
+        .map(|(l, v)| l.len() + v.len())
+        .max()
+        .unwrap_or_default();
     let line = "─".repeat(inner + 2);
     let mut text = Zeroizing::new(format!("┌{line}┐\n"));
     for (label, value) in rows {
         let pad = " ".repeat(inner - label.len() - value.len());
-        text.push_str(&format!("│ {}{value}{pad} │\n", term::paint(term::BOLD, label)));
+        text.push_str(&format!(
+            "│ {}{value}{pad} │\n",
+            term::paint(term::BOLD, label)
+        ));
     }
     text.push_str(&format!("└{line}┘\n"));
     Ok(term::print(&text)?)
@@ -88,7 +114,9 @@ fn of_anything(arg: &str) -> Result<(), Failure> {
     let path = Path::new(arg);
     if !path.is_file() {
         let key = ApiKey::parse(arg).map_err(|e| {
-            Failure::msg(format!("'{arg}' is neither a file nor a valid API key: kes: {e}"))
+            Failure::msg(format!(
+                "'{arg}' is neither a file nor a valid API key: kes: {e}"
+            ))
         })?;
         return print_bare(&key.identity());
     }
@@ -101,7 +129,9 @@ fn of_anything(arg: &str) -> Result<(), Failure> {
         Err(kes_crypto::PrivateKeyError::NoPrivateKey) => Err(Failure::msg(format!(
             "'{arg}' contains neither a certificate nor a private key"
         ))),
-        Err(e) => Err(Failure::msg(format!("cannot read the private key in '{arg}': {e}"))),
+        Err(e) => Err(Failure::msg(format!(
+            "cannot read the private key in '{arg}': {e}"
+        ))),
     }
 }
 
@@ -153,13 +183,19 @@ fn new(args: &IdentityNewArgs) -> Result<(), Failure> {
             ("--force", args.force),
         ];
         if let Some((flag, _)) = needs_files.iter().find(|(_, set)| *set) {
-            return Err(Failure::msg(format!("'{flag}' requires '--key' and '--cert'")));
+            return Err(Failure::msg(format!(
+                "'{flag}' requires '--key' and '--cert'"
+            )));
         }
     }
     let ips = args
         .ip
         .iter()
-        .map(|ip| ip.trim().parse::<IpAddr>().map_err(|_| Failure::msg(format!("invalid IP address '{ip}'"))))
+        .map(|ip| {
+            ip.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| Failure::msg(format!("invalid IP address '{ip}'")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let dns: Vec<String> = args.dns.iter().map(|d| d.trim().to_owned()).collect();
     let expiry = match &args.expiry {
@@ -170,28 +206,42 @@ fn new(args: &IdentityNewArgs) -> Result<(), Failure> {
         return Err(Failure::msg("'--expiry' must be longer than zero"));
     }
 
-    if let Some((key_path, cert_path)) = files {
-        if !args.force {
-            for path in [key_path, cert_path] {
-                if path.exists() {
-                    return Err(Failure::with_hint(
-                        format!("'{}' already exists", path.display()),
-                        "use -f/--force to overwrite it.",
-                    ));
-                }
+    if let Some((key_path, cert_path)) = files
+        && !args.force
+    {
+        for path in [key_path, cert_path] {
+            if path.exists() {
+                return Err(Failure::with_hint(
+                    format!("'{}' already exists", path.display()),
+                    "use -f/--force to overwrite it.",
+                ));
             }
         }
     }
-    let password = if args.encrypt { Some(crate::password::read_new()?) } else { None };
+    let password = if args.encrypt {
+        Some(crate::password::read_new()?)
+    } else {
+        None
+    };
 
     let key = generate_api_key()?;
     if let Some((key_path, cert_path)) = files {
-        let pem = kes_crypto::generate_identity_certificate(&key, args.subject.as_deref(), &ips, &dns, expiry)
-            .map_err(|e| Failure::msg(format!("failed to create certificate: {e}")))?;
+        let pem = kes_crypto::generate_identity_certificate(
+            &key,
+            args.subject.as_deref(),
+            &ips,
+            &dns,
+            expiry,
+        )
+        .map_err(|e| Failure::msg(format!("failed to create certificate: {e}")))?;
         let key_pem = match &password {
             Some(password) => Zeroizing::new(
-                kes_crypto::legacy_pem::encrypt("PRIVATE KEY", &key.private_key_pkcs8_der(), password.as_bytes())
-                    .map_err(|e| Failure::msg(format!("failed to encrypt private key: {e}")))?,
+                kes_crypto::legacy_pem::encrypt(
+                    "PRIVATE KEY",
+                    &key.private_key_pkcs8_der(),
+                    password.as_bytes(),
+                )
+                .map_err(|e| Failure::msg(format!("failed to encrypt private key: {e}")))?,
             ),
             None => pem.key_pem.clone(),
         };
@@ -225,7 +275,9 @@ fn new(args: &IdentityNewArgs) -> Result<(), Failure> {
 
 /// Writes `data` to `path` with `mode` (on Unix), replacing an existing file.
 fn write_file(path: &Path, data: &[u8], mode: u32, what: &str) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::msg(format!("failed to write {what} '{}': {e}", path.display()));
+    let fail = |e: std::io::Error| {
+        Failure::msg(format!("failed to write {what} '{}': {e}", path.display()))
+    };
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -234,14 +286,19 @@ fn write_file(path: &Path, data: &[u8], mode: u32, what: &str) -> Result<(), Fai
         options.mode(mode);
         let mut file = options.open(path).map_err(fail)?;
         // `mode` applies only to new files: an overwritten one gets it here.
-        file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(fail)?;
-        file.write_all(data).and_then(|()| file.sync_all()).map_err(fail)
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(fail)?;
+        file.write_all(data)
+            .and_then(|()| file.sync_all())
+            .map_err(fail)
     }
     #[cfg(not(unix))]
     {
         let _ = mode;
         let mut file = options.open(path).map_err(fail)?;
-        file.write_all(data).and_then(|()| file.sync_all()).map_err(fail)
+        file.write_all(data)
+            .and_then(|()| file.sync_all())
+            .map_err(fail)
     }
 }
 
@@ -249,12 +306,14 @@ fn info(conn: &ConnArgs, identity: Option<&str>, json: bool) -> Result<(), Failu
     let client = client(conn)?;
     block_on(async {
         let described = match identity {
-            None => client.describe_self().await.map_err(|e| Failure::request("failed to describe identity", e))?,
+            None => client
+                .describe_self()
+                .await
+                .map_err(|e| Failure::request("failed to describe identity", e))?,
             Some(id) => {
-                let d = client
-                    .describe_identity(id)
-                    .await
-                    .map_err(|e| Failure::request(format!("failed to describe identity '{id}'"), e))?;
+                let d = client.describe_identity(id).await.map_err(|e| {
+                    Failure::request(format!("failed to describe identity '{id}'"), e)
+                })?;
                 SelfDescribeResponse {
                     identity: id.to_owned(),
                     admin: d.admin,
@@ -284,12 +343,17 @@ fn info(conn: &ConnArgs, identity: Option<&str>, json: bool) -> Result<(), Failu
         if let Some(policy) = described.policy.as_deref().filter(|s| !s.is_empty()) {
             text.push_str(&format!("{} {policy}\n", label("Policy")));
         }
-        for (title, rules, style) in
-            [("Allow", &described.allow, term::GREEN), ("Deny", &described.deny, term::RED)]
-        {
+        for (title, rules, style) in [
+            ("Allow", &described.allow, term::GREEN),
+            ("Deny", &described.deny, term::RED),
+        ] {
             for (i, pattern) in rules.keys().enumerate() {
                 let title = if i == 0 { title } else { "" };
-                text.push_str(&format!("{} {}\n", label(title), term::paint(style, pattern)));
+                text.push_str(&format!(
+                    "{} {}\n",
+                    label(title),
+                    term::paint(style, pattern)
+                ));
             }
         }
         Ok(term::print(&text)?)
@@ -314,18 +378,30 @@ fn ls(conn: &ConnArgs, prefix: &str, json: bool) -> Result<(), Failure> {
 fn assign(conn: &ConnArgs, identity: &str, policy: &str) -> Result<(), Failure> {
     let client = client(conn)?;
     block_on(async {
-        client.assign_policy(policy, identity).await.map_err(|e| {
-            Failure::request(format!("failed to assign policy '{policy}' to '{identity}'"), e)
+        client.assign_identity(policy, identity).await.map_err(|e| {
+            Failure::request(
+                format!("failed to assign policy '{policy}' to '{identity}'"),
+                e,
+            )
         })
     })
 }
 
-fn forget(conn: &ConnArgs, identity: &str, context: &str) -> Result<(), Failure> {
+/// Which server route removes an identity's policy.
+enum Route {
+    /// `DELETE /v1/identity/forget/<id>` (`kes identity forget`, KES ≤ v0.17).
+    Forget,
+    /// `DELETE /v1/identity/delete/<id>` (`kes identity rm`, KES v0.18+).
+    Delete,
+}
+
+fn forget(conn: &ConnArgs, identity: &str, context: &str, route: Route) -> Result<(), Failure> {
     let client = client(conn)?;
     block_on(async {
-        client
-            .delete_identity(identity)
-            .await
-            .map_err(|e| Failure::request(format!("{context} '{identity}'"), e))
+        let result = match route {
+            Route::Forget => client.forget_identity(identity).await,
+            Route::Delete => client.delete_identity(identity).await,
+        };
+        result.map_err(|e| Failure::request(format!("{context} '{identity}'"), e))
     })
 }

@@ -15,27 +15,57 @@ pub fn run(args: KeyArgs) -> Result<(), Failure> {
     };
     match command {
         KeyCommand::Create { conn, names } => create(&conn, &names),
-        KeyCommand::Import { insecure, color, name, key } => {
-            let conn = ConnArgs { insecure, color, enclave: None };
+        KeyCommand::Import {
+            insecure,
+            color,
+            name,
+            key,
+        } => {
+            let conn = ConnArgs {
+                insecure,
+                color,
+                enclave: None,
+            };
             import(&conn, name.as_ref(), key.as_ref())
         }
-        KeyCommand::Info { conn, json, name } => info(&conn, required(name.as_ref(), "key name")?, json),
-        KeyCommand::Ls { conn, json, pattern } => ls(&conn, pattern.as_deref().unwrap_or("*"), json),
+        KeyCommand::Info { conn, json, name } => {
+            info(&conn, required(name.as_ref(), "key name")?, json)
+        }
+        KeyCommand::Ls {
+            conn,
+            json,
+            pattern,
+        } => ls(&conn, pattern.as_deref().unwrap_or("*"), json),
         KeyCommand::Rm { conn, names } => rm(&conn, &names),
-        KeyCommand::Encrypt { conn, name, message } => encrypt(
+        KeyCommand::Encrypt {
+            conn,
+            name,
+            message,
+        } => encrypt(
             &conn,
             required(name.as_ref(), "key name")?,
             required(message.as_ref(), "message")?,
         ),
-        KeyCommand::Decrypt { conn, name, ciphertext, context } => decrypt(
+        KeyCommand::Decrypt {
+            conn,
+            name,
+            ciphertext,
+            context,
+        } => decrypt(
             &conn,
             required(name.as_ref(), "key name")?,
             required(ciphertext.as_ref(), "ciphertext")?,
             context.as_deref(),
         ),
-        KeyCommand::Dek { conn, name, context } => {
-            dek(&conn, required(name.as_ref(), "key name")?, context.as_deref())
-        }
+        KeyCommand::Dek {
+            conn,
+            name,
+            context,
+        } => dek(
+            &conn,
+            required(name.as_ref(), "key name")?,
+            context.as_deref(),
+        ),
     }
 }
 
@@ -161,7 +191,10 @@ fn encrypt(conn: &ConnArgs, name: &str, message: &str) -> Result<(), Failure> {
             .map_err(|e| Failure::request("failed to encrypt message", e))?;
         let ciphertext = b64(&ciphertext);
         let text = if term::stdout_is_terminal() {
-            format!("\n{} {ciphertext}\n", term::paint(term::BOLD, "ciphertext:"))
+            format!(
+                "\n{} {ciphertext}\n",
+                term::paint(term::BOLD, "ciphertext:")
+            )
         } else {
             format!("{{\"ciphertext\":\"{ciphertext}\"}}")
         };
@@ -169,9 +202,17 @@ fn encrypt(conn: &ConnArgs, name: &str, message: &str) -> Result<(), Failure> {
     })
 }
 
-fn decrypt(conn: &ConnArgs, name: &str, ciphertext: &str, context: Option<&str>) -> Result<(), Failure> {
+fn decrypt(
+    conn: &ConnArgs,
+    name: &str,
+    ciphertext: &str,
+    context: Option<&str>,
+) -> Result<(), Failure> {
     let ciphertext = base64(ciphertext, "ciphertext")?;
-    let context = context.map(|c| base64(c, "context")).transpose()?.unwrap_or_default();
+    let context = context
+        .map(|c| base64(c, "context"))
+        .transpose()?
+        .unwrap_or_default();
     let client = client(conn)?;
     block_on(async {
         let plaintext = client
@@ -180,7 +221,11 @@ fn decrypt(conn: &ConnArgs, name: &str, ciphertext: &str, context: Option<&str>)
             .map_err(|e| Failure::request("failed to decrypt ciphertext", e))?;
         let plaintext = Zeroizing::new(b64(&plaintext));
         let text = Zeroizing::new(if term::stdout_is_terminal() {
-            format!("\n{} {}\n", term::paint(term::BOLD, "plaintext:"), plaintext.as_str())
+            format!(
+                "\n{} {}\n",
+                term::paint(term::BOLD, "plaintext:"),
+                plaintext.as_str()
+            )
         } else {
             format!("{{\"plaintext\":\"{}\"}}", plaintext.as_str())
         });
@@ -189,7 +234,10 @@ fn decrypt(conn: &ConnArgs, name: &str, ciphertext: &str, context: Option<&str>)
 }
 
 fn dek(conn: &ConnArgs, name: &str, context: Option<&str>) -> Result<(), Failure> {
-    let context = context.map(|c| base64(c, "context")).transpose()?.unwrap_or_default();
+    let context = context
+        .map(|c| base64(c, "context"))
+        .transpose()?
+        .unwrap_or_default();
     let client = client(conn)?;
     block_on(async {
         let dek = client
@@ -206,7 +254,10 @@ fn dek(conn: &ConnArgs, name: &str, context: Option<&str>) -> Result<(), Failure
                 term::paint(term::BOLD, "ciphertext:"),
             )
         } else {
-            format!("{{\"plaintext\":\"{}\",\"ciphertext\":\"{ciphertext}\"}}", plaintext.as_str())
+            format!(
+                "{{\"plaintext\":\"{}\",\"ciphertext\":\"{ciphertext}\"}}",
+                plaintext.as_str()
+            )
         });
         Ok(term::print(&text)?)
     })

@@ -2,11 +2,11 @@
 //! interrupted.
 //!
 //! The server sends one JSON object per line. When this follower falls too far behind, the
-//! server skips events and says so in a line of its own, `{"time":…,"dropped":N}`, which the
-//! typed streams of the client decode as an event without content (no path and status for
-//! audit events, no message for error events); such events are reported as a gap.
+//! server skips events and says so in a line of its own, `{"time":…,"dropped":N}`, reported
+//! here as a warning with the number of events lost. `--json` copies every line verbatim.
 
 use kes_client::api::{AuditEvent, ErrorEvent};
+use serde::de::DeserializeOwned;
 
 use super::{client, follow};
 use crate::cli::LogArgs;
@@ -16,25 +16,29 @@ use crate::term;
 /// Runs `kes log`.
 pub fn run(args: LogArgs) -> Result<(), Failure> {
     if args.audit && args.error {
-        return Err(Failure::msg("cannot display audit and error logs at the same time"));
+        return Err(Failure::msg(
+            "cannot display audit and error logs at the same time",
+        ));
     }
     let client = client(&args.conn)?;
     if args.error {
         follow(async {
             let mut stream = client
-                .error_log()
+                .error_log_lines()
                 .await
                 .map_err(|e| Failure::request("failed to connect to error log", e))?;
-            while let Some(event) = stream.next().await {
-                let event = event.map_err(|e| Failure::request("error log stream failed", e))?;
-                print_error_event(&event, args.json)?;
+            while let Some(line) = stream.next().await {
+                let line = line.map_err(|e| Failure::request("error log stream failed", e))?;
+                if let Some(event) = line_event::<ErrorEvent>(&line, args.json)? {
+                    term::print(&format!("{}\n", event.message))?;
+                }
             }
             Err(Failure::msg("the server closed the error log stream"))
         })
     } else {
         follow(async {
             let mut stream = client
-                .audit_log()
+                .audit_log_lines()
                 .await
                 .map_err(|e| Failure::request("failed to connect to audit log", e))?;
             if !args.json {
@@ -44,39 +48,41 @@ pub fn run(args: LogArgs) -> Result<(), Failure> {
                 );
                 term::print(&format!("{}\n", term::paint(term::HEADER, &header)))?;
             }
-            while let Some(event) = stream.next().await {
-                let event = event.map_err(|e| Failure::request("audit log stream failed", e))?;
-                print_audit_event(&event, args.json)?;
+            while let Some(line) = stream.next().await {
+                let line = line.map_err(|e| Failure::request("audit log stream failed", e))?;
+                if let Some(event) = line_event::<AuditEvent>(&line, args.json)? {
+                    print_audit_event(&event)?;
+                }
             }
             Err(Failure::msg("the server closed the audit log stream"))
         })
     }
 }
 
-/// The wire form of an event, which ends with a newline as the server writes it.
-fn json_line(mut bytes: Vec<u8>) -> Vec<u8> {
-    if bytes.last() != Some(&b'\n') {
-        bytes.push(b'\n');
-    }
-    bytes
-}
-
-fn print_gap() -> Result<(), Failure> {
-    term::eprint(&format!(
-        "{}the server dropped events because this follower fell behind\n",
-        term::paint(term::YELLOW, "Warning: ")
-    ));
-    Ok(())
-}
-
-fn print_audit_event(event: &AuditEvent, json: bool) -> Result<(), Failure> {
-    if event.request.path.is_empty() && event.response.code == 0 {
-        return print_gap();
+/// Handles one line: with `--json` prints it as it came; a `dropped` line becomes a warning;
+/// otherwise the decoded event is returned for the human view.
+fn line_event<T: DeserializeOwned>(line: &str, json: bool) -> Result<Option<T>, Failure> {
+    let value: serde_json::Value = serde_json::from_str(line)
+        .map_err(|e| Failure::msg(format!("invalid log event from the server: {e}")))?;
+    if let Some(dropped) = value.get("dropped").and_then(serde_json::Value::as_u64) {
+        term::eprint(&format!(
+            "{}the server dropped {dropped} events because this follower fell behind\n",
+            term::paint(term::YELLOW, "Warning: ")
+        ));
+        if !json {
+            return Ok(None);
+        }
     }
     if json {
-        let line = json_line(kes_client::api::encode_json(event));
-        return Ok(term::print(&String::from_utf8_lossy(&line))?);
+        term::print(&format!("{line}\n"))?;
+        return Ok(None);
     }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| Failure::msg(format!("invalid log event from the server: {e}")))
+}
+
+fn print_audit_event(event: &AuditEvent) -> Result<(), Failure> {
     let time = event.time.to_offset(term::local_offset());
     let code = event.response.code;
     let style = match code {
@@ -98,15 +104,4 @@ fn print_audit_event(event: &AuditEvent, json: bool) -> Result<(), Failure> {
         event.response.time,
     );
     Ok(term::print(&line)?)
-}
-
-fn print_error_event(event: &ErrorEvent, json: bool) -> Result<(), Failure> {
-    if event.message.is_empty() {
-        return print_gap();
-    }
-    if json {
-        let line = json_line(kes_client::api::encode_json(event));
-        return Ok(term::print(&String::from_utf8_lossy(&line))?);
-    }
-    Ok(term::print(&format!("{}\n", event.message))?)
 }

@@ -10,7 +10,9 @@ use crate::term;
 pub fn run(args: LsArgs) -> Result<(), Failure> {
     term::set_color(args.conn.color);
     if args.identity && args.policy {
-        return Err(Failure::msg("'-i/--identity' and '-p/--policy' cannot be used together"));
+        return Err(Failure::msg(
+            "'-i/--identity' and '-p/--policy' cannot be used together",
+        ));
     }
     let client = connect::client(&Settings {
         insecure: args.conn.insecure,

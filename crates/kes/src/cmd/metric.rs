@@ -25,10 +25,17 @@ const MIN_RATE: Duration = Duration::from_millis(100);
 pub fn run(args: MetricArgs) -> Result<(), Failure> {
     let rate = duration::parse(&args.rate).map_err(Failure::msg)?;
     if rate < MIN_RATE {
-        return Err(Failure::msg(format!("'--rate' must be at least {}ms", MIN_RATE.as_millis())));
+        return Err(Failure::msg(format!(
+            "'--rate' must be at least {}ms",
+            MIN_RATE.as_millis()
+        )));
     }
     let client = client(&args.conn)?;
-    let endpoint = client.endpoints().first().map(|e| (*e).to_owned()).unwrap_or_default();
+    let endpoint = client
+        .endpoints()
+        .first()
+        .map(|e| (*e).to_owned())
+        .unwrap_or_default();
     let live = term::stdout_is_terminal();
     follow(async {
         let mut ticker = tokio::time::interval(rate);
@@ -106,19 +113,31 @@ impl Metrics {
     fn parse(text: &str) -> Metrics {
         let mut m = Metrics::default();
         let mut buckets: BTreeMap<u64, (String, u64)> = BTreeMap::new();
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
             // A sample may carry a timestamp after the value.
             let (series, value) = match series.rsplit_once(' ') {
                 Some((s, v)) if !s.contains('}') || s.ends_with('}') => (s, v),
                 _ => (series, value),
             };
-            let Ok(value) = value.parse::<f64>() else { continue };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
             let (name, labels) = match series.split_once('{') {
                 Some((name, labels)) => (name, labels.trim_end_matches('}')),
                 None => (series, ""),
             };
-            let count = if value.is_finite() && value > 0.0 { value.round() as u64 } else { 0 };
+            let count = if value.is_finite() && value > 0.0 {
+                value.round() as u64
+            } else {
+                0
+            };
             match name {
                 "kes_http_request_success" => m.kes_http_request_success += count,
                 "kes_http_request_error" => m.kes_http_request_error += count,
@@ -128,7 +147,11 @@ impl Metrics {
                 "kes_log_error_events" => m.kes_log_error_events = count,
                 "kes_http_response_time_bucket" => {
                     if let Some(le) = label(labels, "le") {
-                        let order = if le == "+Inf" { u64::MAX } else { le.parse::<f64>().map_or(u64::MAX - 1, |b| (b * 1e9) as u64) };
+                        let order = if le == "+Inf" {
+                            u64::MAX
+                        } else {
+                            le.parse::<f64>().map_or(u64::MAX - 1, |b| (b * 1e9) as u64)
+                        };
                         buckets.insert(order, (le.to_owned(), count));
                     }
                 }
@@ -197,13 +220,20 @@ fn dashboard(endpoint: &str, rate: Duration, m: &Metrics, previous: Option<&Metr
         bytes(m.kes_system_mem_stack_used),
     ));
     text.push_str(&format!("{}\n", term::paint(term::BOLD, "Latency")));
-    let total = m.kes_http_response_time.last().map_or(0, |(_, c)| *c).max(1);
+    let total = m
+        .kes_http_response_time
+        .last()
+        .map_or(0, |(_, c)| *c)
+        .max(1);
     let mut below = 0u64;
     for (le, cumulative) in &m.kes_http_response_time {
         let count = cumulative.saturating_sub(below);
         below = *cumulative;
         let bound = match le.parse::<f64>() {
-            Ok(secs) if le != "+Inf" => format!("≤ {}", duration::human(Duration::from_secs_f64(secs.max(0.0)))),
+            Ok(secs) if le != "+Inf" => format!(
+                "≤ {}",
+                duration::human(Duration::from_secs_f64(secs.max(0.0)))
+            ),
             _ => "> slowest".to_owned(),
         };
         let width = (count * 40 / total) as usize;
@@ -216,7 +246,12 @@ fn dashboard(endpoint: &str, rate: Duration, m: &Metrics, previous: Option<&Metr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -247,17 +282,32 @@ kes_system_mem_heap_used 1.048576e+06
         assert_eq!(m.kes_system_mem_heap_used, 1_048_576);
         assert_eq!(
             m.kes_http_response_time,
-            [("0.01".to_owned(), 10), ("0.05".to_owned(), 14), ("+Inf".to_owned(), 17)]
+            [
+                ("0.01".to_owned(), 10),
+                ("0.05".to_owned(), 14),
+                ("+Inf".to_owned(), 17)
+            ]
         );
         let json = serde_json::to_string(&m).unwrap();
-        assert!(json.starts_with(r#"{"kes_http_request_success":12,"kes_http_request_error":5,"#), "{json}");
-        assert!(json.contains(r#""kes_http_response_time":{"0.01":10,"0.05":14,"+Inf":17}"#), "{json}");
+        assert!(
+            json.starts_with(r#"{"kes_http_request_success":12,"kes_http_request_error":5,"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""kes_http_response_time":{"0.01":10,"0.05":14,"+Inf":17}"#),
+            "{json}"
+        );
     }
 
     #[test]
     fn the_dashboard_shows_each_bucket() {
         let m = Metrics::parse(SAMPLE);
-        let text = dashboard("https://h:1", Duration::from_secs(5), &m, Some(&Metrics::default()));
+        let text = dashboard(
+            "https://h:1",
+            Duration::from_secs(5),
+            &m,
+            Some(&Metrics::default()),
+        );
         assert!(text.contains("3.4/s"), "{text}");
         assert!(text.contains("≤ 10ms"), "{text}");
         assert!(text.contains("> slowest"), "{text}");

@@ -55,7 +55,10 @@ fn version() -> Result<(), Failure> {
 /// Applies the connection flags' `--color` and builds a client from the environment.
 fn client(conn: &ConnArgs) -> Result<kes_client::Client, Failure> {
     term::set_color(conn.color);
-    connect::client(&Settings { insecure: conn.insecure, ..Settings::default() })
+    connect::client(&Settings {
+        insecure: conn.insecure,
+        ..Settings::default()
+    })
 }
 
 /// Runs `future` to completion on a single-threaded runtime. Ctrl-C or SIGTERM abandons it
@@ -118,7 +121,8 @@ fn print_names(header: &str, names: &[String], json: bool) -> Result<(), Failure
         let text = if names.is_empty() {
             "null".to_owned()
         } else {
-            serde_json::to_string(names).map_err(|e| Failure::msg(format!("cannot encode JSON: {e}")))?
+            serde_json::to_string(names)
+                .map_err(|e| Failure::msg(format!("cannot encode JSON: {e}")))?
         };
         return Ok(term::print(&format!("{text}\n"))?);
     }
@@ -145,7 +149,9 @@ fn warn_partial(continue_at: Option<&str>) {
 
 /// Requires a positional argument: `no <what> specified` otherwise.
 fn required<'a>(value: Option<&'a String>, what: &str) -> Result<&'a str, Failure> {
-    value.map(String::as_str).ok_or_else(|| Failure::msg(format!("no {what} specified")))
+    value
+        .map(String::as_str)
+        .ok_or_else(|| Failure::msg(format!("no {what} specified")))
 }
 
 /// Decodes standard base64 (`what` names the argument in the error).

@@ -18,32 +18,49 @@ pub fn run(args: PolicyArgs) -> Result<(), Failure> {
         return Err(Failure::Usage(help::POLICY.into()));
     };
     match command {
-        PolicyCommand::Add { conn, name, file } => {
-            add(&conn, required(name.as_ref(), "policy name")?, required(file.as_ref(), "policy file")?)
-        }
+        PolicyCommand::Add { conn, name, file } => add(
+            &conn,
+            required(name.as_ref(), "policy name")?,
+            required(file.as_ref(), "policy file")?,
+        ),
         PolicyCommand::Rm { conn, names } => rm(&conn, &names),
-        PolicyCommand::Assign { conn, policy, identities } => {
-            assign(&conn, required(policy.as_ref(), "policy name")?, &identities)
+        PolicyCommand::Assign {
+            conn,
+            policy,
+            identities,
+        } => assign(
+            &conn,
+            required(policy.as_ref(), "policy name")?,
+            &identities,
+        ),
+        PolicyCommand::Info { conn, json, name } => {
+            info(&conn, required(name.as_ref(), "policy name")?, json)
         }
-        PolicyCommand::Info { conn, json, name } => info(&conn, required(name.as_ref(), "policy name")?, json),
-        PolicyCommand::Ls { conn, json, pattern } => ls(&conn, pattern.as_deref().unwrap_or("*"), json),
-        PolicyCommand::Show { conn, json, name } => show(&conn, required(name.as_ref(), "policy name")?, json),
+        PolicyCommand::Ls {
+            conn,
+            json,
+            pattern,
+        } => ls(&conn, pattern.as_deref().unwrap_or("*"), json),
+        PolicyCommand::Show { conn, json, name } => {
+            show(&conn, required(name.as_ref(), "policy name")?, json)
+        }
     }
 }
 
 fn add(conn: &ConnArgs, name: &str, file: &str) -> Result<(), Failure> {
     let text = if file == "-" {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::msg(format!("cannot read the policy from standard input: {e}")))?;
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            Failure::msg(format!("cannot read the policy from standard input: {e}"))
+        })?;
         text
     } else {
         std::fs::read_to_string(file)
             .map_err(|e| Failure::msg(format!("cannot read policy file '{file}': {e}")))?
     };
     let source = if file == "-" { "standard input" } else { file };
-    let policy = parse_policy(&text).map_err(|e| Failure::msg(format!("invalid policy in {source}: {e}")))?;
+    let policy = parse_policy(&text)
+        .map_err(|e| Failure::msg(format!("invalid policy in {source}: {e}")))?;
     let client = client(conn)?;
     block_on(async {
         client
@@ -116,7 +133,10 @@ fn assign(conn: &ConnArgs, policy: &str, identities: &[String]) -> Result<(), Fa
     block_on(async {
         for identity in identities {
             client.assign_policy(policy, identity).await.map_err(|e| {
-                Failure::request(format!("failed to assign policy '{policy}' to '{identity}'"), e)
+                Failure::request(
+                    format!("failed to assign policy '{policy}' to '{identity}'"),
+                    e,
+                )
             })?;
         }
         Ok(())
@@ -203,9 +223,10 @@ fn show(conn: &ConnArgs, name: &str, json: bool) -> Result<(), Failure> {
             return print_json(&out, terminal);
         }
         let mut text = String::new();
-        for (title, rules, style) in
-            [("Allow:", &policy.allow, term::GREEN), ("Deny:", &policy.deny, term::RED)]
-        {
+        for (title, rules, style) in [
+            ("Allow:", &policy.allow, term::GREEN),
+            ("Deny:", &policy.deny, term::RED),
+        ] {
             if rules.is_empty() {
                 continue;
             }
@@ -230,19 +251,29 @@ fn show(conn: &ConnArgs, name: &str, json: bool) -> Result<(), Failure> {
 
 /// Prints a JSON value and a newline, indented when `pretty`.
 pub(super) fn print_json<T: Serialize>(value: &T, pretty: bool) -> Result<(), Failure> {
-    let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) }
-        .map_err(|e| Failure::msg(format!("cannot encode JSON: {e}")))?;
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .map_err(|e| Failure::msg(format!("cannot encode JSON: {e}")))?;
     Ok(term::print(&format!("{text}\n"))?)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
     #[test]
     fn policies_in_both_forms() {
-        let p = parse_policy(r#"{"allow":["/v1/key/generate/a*"],"deny":["/v1/key/delete/*"]}"#).unwrap();
+        let p = parse_policy(r#"{"allow":["/v1/key/generate/a*"],"deny":["/v1/key/delete/*"]}"#)
+            .unwrap();
         assert_eq!(p.allow, ["/v1/key/generate/a*"]);
         assert_eq!(p.deny, ["/v1/key/delete/*"]);
         let p = parse_policy(
@@ -257,7 +288,11 @@ mod tests {
     fn mistakes_are_refused() {
         assert!(parse_policy("[]").is_err());
         assert!(parse_policy("{").is_err());
-        assert!(parse_policy(r#"{"allows":["/a"]}"#).unwrap_err().contains("allows"));
+        assert!(
+            parse_policy(r#"{"allows":["/a"]}"#)
+                .unwrap_err()
+                .contains("allows")
+        );
         assert!(parse_policy(r#"{"allow":[1]}"#).is_err());
         assert!(parse_policy(r#"{"allow":["/a"],"identities":["x"]}"#).is_err());
     }

@@ -21,5 +21,7 @@ pub fn run(args: ServerArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::msg(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(kes_server::run(opts)).map_err(Failure::msg)
+    runtime
+        .block_on(kes_server::run(opts))
+        .map_err(Failure::msg)
 }

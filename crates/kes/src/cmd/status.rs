@@ -7,8 +7,8 @@ use kes_client::Client;
 use kes_client::api::StatusResponse;
 use serde::Serialize;
 
-use super::policy::print_json;
 use super::block_on;
+use super::policy::print_json;
 use crate::cli::StatusArgs;
 use crate::connect::{self, Settings};
 use crate::duration;
@@ -22,7 +22,11 @@ pub fn run(args: StatusArgs) -> Result<(), Failure> {
     let clients = endpoints
         .iter()
         .map(|endpoint| {
-            let settings = Settings { insecure: args.conn.insecure, server: Some(endpoint), api_key: None };
+            let settings = Settings {
+                insecure: args.conn.insecure,
+                server: Some(endpoint),
+                api_key: None,
+            };
             connect::client(&settings).map(|client| (display_name(endpoint), client))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -35,13 +39,19 @@ pub fn run(args: StatusArgs) -> Result<(), Failure> {
                 Err(failure) if !several => return Err(failure),
                 Err(Failure::Error { message, .. }) => {
                     failed += 1;
-                    term::print(&format!("{} {name}\n  {message}\n", term::paint(term::RED, "●")))?;
+                    term::print(&format!(
+                        "{} {name}\n  {message}\n",
+                        term::paint(term::RED, "●")
+                    ))?;
                 }
                 Err(other) => return Err(other),
             }
         }
         if failed > 0 {
-            return Err(Failure::msg(format!("{failed} of {} servers failed", clients.len())));
+            return Err(Failure::msg(format!(
+                "{failed} of {} servers failed",
+                clients.len()
+            )));
         }
         Ok(())
     })
@@ -68,20 +78,33 @@ async fn one(args: &StatusArgs, name: &str, client: &Client) -> Result<(), Failu
         }
         let mut text = format!(
             "{}\n",
-            term::paint(term::HEADER, &format!("{:<8}{:<34}{}", "Method", "API", "Timeout"))
+            term::paint(
+                term::HEADER,
+                &format!("{:<8}{:<34}{}", "Method", "API", "Timeout")
+            )
         );
         for route in &routes {
-            let timeout = if route.timeout <= 0 { "Inf".to_owned() } else { format!("{}s", route.timeout) };
+            let timeout = if route.timeout <= 0 {
+                "Inf".to_owned()
+            } else {
+                format!("{}s", route.timeout)
+            };
             text.push_str(&format!("{:<8}{:<34}{timeout}\n", route.method, route.path));
         }
         return Ok(term::print(&text)?);
     }
 
     let started = Instant::now();
-    let status = client.status().await.map_err(|e| Failure::request("failed to fetch status", e))?;
+    let status = client
+        .status()
+        .await
+        .map_err(|e| Failure::request("failed to fetch status", e))?;
     let latency = started.elapsed();
     if args.json {
-        return print_json(&StateJson::from(&status), term::stdout_is_terminal() && !args.short);
+        return print_json(
+            &StateJson::from(&status),
+            term::stdout_is_terminal() && !args.short,
+        );
     }
     let healthy = !(status.keystore_unreachable || status.keystore_unavailable);
     let dot = term::paint(if healthy { term::GREEN } else { term::YELLOW }, "●");
@@ -177,11 +200,20 @@ pub(super) fn bytes(n: u64) -> String {
         unit += 1;
     }
     let name = UNITS.get(unit).copied().unwrap_or("B");
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {name}") }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {name}")
+    }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -211,8 +243,16 @@ mod tests {
             serde_json::to_string(&StateJson::from(&s)).unwrap(),
             r#"{"version":"v","os":"linux","arch":"amd64","num_cpu":2,"num_cpu_used":2,"mem_heap_used":10,"mem_stack_used":20,"keystore_latency":1}"#
         );
-        let down = StatusResponse { keystore_unreachable: true, uptime: 3, ..StatusResponse::default() };
+        let down = StatusResponse {
+            keystore_unreachable: true,
+            uptime: 3,
+            ..StatusResponse::default()
+        };
         let json = serde_json::to_string(&StateJson::from(&down)).unwrap();
-        assert!(json.contains(r#""uptime":3"#) && json.contains(r#""keystore_unavailable":true,"keystore_unreachable":true"#), "{json}");
+        assert!(
+            json.contains(r#""uptime":3"#)
+                && json.contains(r#""keystore_unavailable":true,"keystore_unreachable":true"#),
+            "{json}"
+        );
     }
 }

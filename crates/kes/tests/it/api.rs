@@ -27,8 +27,13 @@ async fn key_lifecycle_generate_decrypt_encrypt_hmac() {
     assert_eq!((r.status, r.message()), (400, "key already exists".into()));
 
     let ctx = B64.encode(b"bucket/object");
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/generate/my-key"), &json!({"context": ctx}))
-        .await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/generate/my-key"),
+        &json!({"context": ctx}),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type, "application/json");
     let v = r.json();
@@ -45,7 +50,10 @@ async fn key_lifecycle_generate_decrypt_encrypt_hmac() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert_eq!(B64.decode(r.json()["plaintext"].as_str().unwrap()).unwrap(), dek);
+    assert_eq!(
+        B64.decode(r.json()["plaintext"].as_str().unwrap()).unwrap(),
+        dek
+    );
 
     // Wrong context: the one decrypt error.
     let r = send_json(
@@ -55,7 +63,10 @@ async fn key_lifecycle_generate_decrypt_encrypt_hmac() {
         &json!({"ciphertext": ct, "context": B64.encode(b"other")}),
     )
     .await;
-    assert_eq!((r.status, r.message()), (400, "decryption failed: ciphertext is not authentic".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "decryption failed: ciphertext is not authentic".into())
+    );
 
     // Encrypt with case-insensitive field names and the ignored `version` field.
     let r = send_json(
@@ -67,17 +78,35 @@ async fn key_lifecycle_generate_decrypt_encrypt_hmac() {
     .await;
     assert_eq!(r.status, 200);
     let ct = r.json()["ciphertext"].as_str().unwrap().to_owned();
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/decrypt/my-key"), &json!({"ciphertext": ct}))
-        .await;
-    assert_eq!(B64.decode(r.json()["plaintext"].as_str().unwrap()).unwrap(), b"hello");
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/decrypt/my-key"),
+        &json!({"ciphertext": ct}),
+    )
+    .await;
+    assert_eq!(
+        B64.decode(r.json()["plaintext"].as_str().unwrap()).unwrap(),
+        b"hello"
+    );
 
-    let r = send_json(&admin, "PUT", &kes.url("/v1/key/hmac/my-key"), &json!({"message": "aGk="}))
-        .await;
+    let r = send_json(
+        &admin,
+        "PUT",
+        &kes.url("/v1/key/hmac/my-key"),
+        &json!({"message": "aGk="}),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let sum = B64.decode(r.json()["hmac"].as_str().unwrap()).unwrap();
     assert_eq!(sum.len(), 32);
-    let again = send_json(&admin, "PUT", &kes.url("/v1/key/hmac/my-key"), &json!({"message": "aGk="}))
-        .await;
+    let again = send_json(
+        &admin,
+        "PUT",
+        &kes.url("/v1/key/hmac/my-key"),
+        &json!({"message": "aGk="}),
+    )
+    .await;
     assert_eq!(again.json()["hmac"], r.json()["hmac"]);
 
     let r = send(&admin, "GET", &kes.url("/v1/key/describe/my-key"), None).await;
@@ -100,17 +129,38 @@ async fn import_errors_and_algorithms() {
     let (_dir, kes) = setup();
     let admin = client(Who::Admin);
     let key = B64.encode([7u8; 32]);
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/import/imp"), &json!({"key": key, "cipher": "ChaCha20"}))
-        .await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/import/imp"),
+        &json!({"key": key, "cipher": "ChaCha20"}),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let r = send(&admin, "GET", &kes.url("/v1/key/describe/imp"), None).await;
     assert_eq!(r.json()["algorithm"], "ChaCha20");
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/import/imp2"), &json!({"key": key, "cipher": "DES"}))
-        .await;
-    assert_eq!((r.status, r.message()), (406, "algorithm 'DES' is not supported".into()));
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/import/imp2"), &json!({"key": key}))
-        .await;
-    assert_eq!((r.status, r.message()), (406, "algorithm '' is not supported".into()));
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/import/imp2"),
+        &json!({"key": key, "cipher": "DES"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (406, "algorithm 'DES' is not supported".into())
+    );
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/import/imp2"),
+        &json!({"key": key}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (406, "algorithm '' is not supported".into())
+    );
     let r = send_json(
         &admin,
         "POST",
@@ -118,11 +168,28 @@ async fn import_errors_and_algorithms() {
         &json!({"key": B64.encode([1u8; 16]), "cipher": "AES256"}),
     )
     .await;
-    assert_eq!((r.status, r.message()), (406, "invalid key size for 'AES256'".into()));
-    let r = send(&admin, "POST", &kes.url("/v1/key/import/imp2"), Some(b"{not json".to_vec())).await;
-    assert_eq!((r.status, r.message()), (400, "invalid import key request body".into()));
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/import/imp"), &json!({"key": key, "cipher": "AES256"}))
-        .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (406, "invalid key size for 'AES256'".into())
+    );
+    let r = send(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/import/imp2"),
+        Some(b"{not json".to_vec()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "invalid import key request body".into())
+    );
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/import/imp"),
+        &json!({"key": key, "cipher": "AES256"}),
+    )
+    .await;
     assert_eq!((r.status, r.message()), (400, "key already exists".into()));
 }
 
@@ -134,32 +201,79 @@ async fn bodies_methods_paths_and_limits() {
 
     // Wrong method: 405 with the Accept header.
     let r = send(&admin, "GET", &kes.url("/v1/key/encrypt/k1"), None).await;
-    assert_eq!((r.status, r.message()), (405, "received method 'GET' expected 'PUT'".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (405, "received method 'GET' expected 'PUT'".into())
+    );
     assert_eq!(r.headers["accept"], "PUT");
     let r = send(&admin, "POST", &kes.url("/v1/key/delete/k1"), None).await;
-    assert_eq!((r.status, r.message()), (405, "received method 'POST' expected 'DELETE'".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (405, "received method 'POST' expected 'DELETE'".into())
+    );
     let r = send(&admin, "HEAD", &kes.url("/v1/status"), None).await;
     assert_eq!(r.status, 405);
 
     // Bad bodies.
-    for body in [&b"{"[..], b"{\"plaintext\":\"AAA\"}", b"{\"plaintext\":5}", b"[]"] {
-        let r = send(&admin, "POST", &kes.url("/v1/key/encrypt/k1"), Some(body.to_vec())).await;
-        assert_eq!((r.status, r.message()), (400, "invalid request body".into()), "{body:?}");
+    for body in [
+        &b"{"[..],
+        b"{\"plaintext\":\"AAA\"}",
+        b"{\"plaintext\":5}",
+        b"[]",
+    ] {
+        let r = send(
+            &admin,
+            "POST",
+            &kes.url("/v1/key/encrypt/k1"),
+            Some(body.to_vec()),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.message()),
+            (400, "invalid request body".into()),
+            "{body:?}"
+        );
     }
     // One JSON value is read, trailing bytes ignored (Go's json.Decoder).
-    let r = send(&admin, "POST", &kes.url("/v1/key/encrypt/k1"), Some(b"{\"plaintext\":\"aGk=\"} trailing".to_vec())).await;
+    let r = send(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/encrypt/k1"),
+        Some(b"{\"plaintext\":\"aGk=\"} trailing".to_vec()),
+    )
+    .await;
     assert_eq!(r.status, 200);
 
     // Body limit: 1,000,000 bytes.
     let big = format!("{{\"plaintext\":\"{}\"}}", "A".repeat(1_000_000));
-    let r = send(&admin, "POST", &kes.url("/v1/key/encrypt/k1"), Some(big.into_bytes())).await;
-    assert_eq!((r.status, r.message()), (400, "invalid request body".into()));
+    let r = send(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/encrypt/k1"),
+        Some(big.into_bytes()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "invalid request body".into())
+    );
     let pt = B64.encode(vec![0u8; 700_000]);
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/encrypt/k1"), &json!({"plaintext": pt})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/encrypt/k1"),
+        &json!({"plaintext": pt}),
+    )
+    .await;
     assert_eq!(r.status, 200);
 
     // Unknown paths: Go's plain-text 404.
-    for path in ["/v1/nonexistent", "/v1/status/", "/", "/v1/key/frobnicate/x"] {
+    for path in [
+        "/v1/nonexistent",
+        "/v1/status/",
+        "/",
+        "/v1/key/frobnicate/x",
+    ] {
         let r = send(&admin, "GET", &kes.url(path), None).await;
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.body, b"404 page not found\n");
@@ -170,21 +284,42 @@ async fn bodies_methods_paths_and_limits() {
     let r = send(&admin, "POST", &kes.url("/v1/key/create/a*b"), None).await;
     assert_eq!(
         (r.status, r.message()),
-        (400, "key name 'a*b' is empty, too long or contains invalid characters".into())
+        (
+            400,
+            "key name 'a*b' is empty, too long or contains invalid characters".into()
+        )
     );
     let r = send(&admin, "POST", &kes.url("/v1/key/create/a%2Fb"), None).await;
     assert_eq!(
         (r.status, r.message()),
-        (400, "key name 'a/b' is empty, too long or contains invalid characters".into())
+        (
+            400,
+            "key name 'a/b' is empty, too long or contains invalid characters".into()
+        )
     );
     let r = send(&admin, "POST", &kes.url("/v1/key/create/"), None).await;
     assert_eq!(
         (r.status, r.message()),
-        (400, "key name '' is empty, too long or contains invalid characters".into())
+        (
+            400,
+            "key name '' is empty, too long or contains invalid characters".into()
+        )
     );
-    let r = send(&admin, "POST", &kes.url(&format!("/v1/key/create/{}", "x".repeat(81))), None).await;
+    let r = send(
+        &admin,
+        "POST",
+        &kes.url(&format!("/v1/key/create/{}", "x".repeat(81))),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 400);
-    let r = send(&admin, "POST", &kes.url(&format!("/v1/key/create/{}", "x".repeat(80))), None).await;
+    let r = send(
+        &admin,
+        "POST",
+        &kes.url(&format!("/v1/key/create/{}", "x".repeat(80))),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
 }
 
@@ -195,7 +330,13 @@ async fn listings_are_complete_and_prefix_patterns_work() {
     let mut want = Vec::new();
     for i in 0..1100 {
         let name = format!("k-{i:04}");
-        let r = send(&admin, "POST", &kes.url(&format!("/v1/key/create/{name}")), None).await;
+        let r = send(
+            &admin,
+            "POST",
+            &kes.url(&format!("/v1/key/create/{name}")),
+            None,
+        )
+        .await;
         assert_eq!(r.status, 200);
         want.push(name);
     }
@@ -217,7 +358,13 @@ async fn listings_are_complete_and_prefix_patterns_work() {
     let r = send(&admin, "GET", &kes.url("/v1/key/list/nomatch*"), None).await;
     assert_eq!(r.json()["names"], json!([]));
     let r = send(&admin, "GET", &kes.url("/v1/key/list/a*b"), None).await;
-    assert_eq!((r.status, r.message()), (400, "listing pattern 'a*b' is empty, too long or is invalid".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (
+            400,
+            "listing pattern 'a*b' is empty, too long or is invalid".into()
+        )
+    );
 }
 
 #[tokio::test]
@@ -240,15 +387,39 @@ async fn policies_identities_status_api_version() {
     let r = send(&admin, "GET", &kes.url("/v1/policy/describe/app"), None).await;
     assert_eq!(r.json()["name"], "app");
     let r = send(&admin, "GET", &kes.url("/v1/policy/describe/nope"), None).await;
-    assert_eq!((r.status, r.message()), (404, "policy does not exist".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (404, "policy does not exist".into())
+    );
 
-    let r = send(&admin, "GET", &kes.url(&format!("/v1/identity/describe/{app_id}")), None).await;
+    let r = send(
+        &admin,
+        "GET",
+        &kes.url(&format!("/v1/identity/describe/{app_id}")),
+        None,
+    )
+    .await;
     assert_eq!(r.json()["policy"], "app");
     assert_eq!(r.json()["created_by"], admin_id);
-    let r = send(&admin, "GET", &kes.url(&format!("/v1/identity/describe/{admin_id}")), None).await;
+    let r = send(
+        &admin,
+        "GET",
+        &kes.url(&format!("/v1/identity/describe/{admin_id}")),
+        None,
+    )
+    .await;
     assert_eq!(r.json()["admin"], true);
-    let r = send(&admin, "GET", &kes.url("/v1/identity/describe/unknown"), None).await;
-    assert_eq!((r.status, r.message()), (404, "identity does not exist".into()));
+    let r = send(
+        &admin,
+        "GET",
+        &kes.url("/v1/identity/describe/unknown"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (404, "identity does not exist".into())
+    );
     let r = send(&admin, "GET", &kes.url("/v1/identity/list/*"), None).await;
     let mut want = vec![app_id.clone(), admin_id.clone()];
     want.sort();
@@ -258,14 +429,29 @@ async fn policies_identities_status_api_version() {
     assert_eq!(r.json()["identity"], admin_id);
     assert_eq!(r.json()["admin"], true);
     // Fixed: a non-admin learns its own policy (the original answered 404).
-    let r = send(&client(Who::App), "GET", &kes.url("/v1/identity/self/describe"), None).await;
+    let r = send(
+        &client(Who::App),
+        "GET",
+        &kes.url("/v1/identity/self/describe"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["identity"], app_id);
     assert_eq!(r.json()["policy"], "app");
     assert_eq!(r.json()["allow"]["/v1/status"], json!({}));
     // An identity in no policy is not known.
-    let r = send(&client(Who::Other), "GET", &kes.url("/v1/identity/self/describe"), None).await;
-    assert_eq!((r.status, r.message()), (404, "identity does not exist".into()));
+    let r = send(
+        &client(Who::Other),
+        "GET",
+        &kes.url("/v1/identity/self/describe"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (404, "identity does not exist".into())
+    );
 
     let r = send(&admin, "GET", &kes.url("/v1/status"), None).await;
     let v = r.json();
@@ -279,12 +465,24 @@ async fn policies_identities_status_api_version() {
     assert!(r.json()["version"].is_string());
     let r = send(&admin, "GET", &kes.url("/v1/api"), None).await;
     let routes = r.json();
-    let create = routes.as_array().unwrap().iter().find(|r| r["path"] == "/v1/key/create/").unwrap();
-    assert_eq!(create, &json!({"method": "PUT", "path": "/v1/key/create/", "max_body": 0, "timeout": 15}));
+    let create = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/v1/key/create/")
+        .unwrap();
+    assert_eq!(
+        create,
+        &json!({"method": "PUT", "path": "/v1/key/create/", "max_body": 0, "timeout": 15})
+    );
     assert_eq!(routes.as_array().unwrap().len(), 28);
     let r = send(&admin, "GET", &kes.url("/v1/metrics"), None).await;
     assert_eq!(r.status, 200);
-    assert!(String::from_utf8(r.body).unwrap().contains("kes_http_request_success{code=\"200\"}"));
+    assert!(
+        String::from_utf8(r.body)
+            .unwrap()
+            .contains("kes_http_request_success{code=\"200\"}")
+    );
 }
 
 #[tokio::test]
@@ -294,10 +492,19 @@ async fn policy_allow_deny_and_unknown_identities() {
     let admin = client(Who::Admin);
     let r = send(&app, "POST", &kes.url("/v1/key/create/app-1"), None).await;
     assert_eq!(r.status, 200);
-    let r = send(&app, "POST", &kes.url("/v1/key/generate/app-1"), Some(b"{}".to_vec())).await;
+    let r = send(
+        &app,
+        "POST",
+        &kes.url("/v1/key/generate/app-1"),
+        Some(b"{}".to_vec()),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let forbidden = |r: &crate::harness::Reply| {
-        assert_eq!((r.status, r.message()), (403, "not authorized: insufficient permissions".into()));
+        assert_eq!(
+            (r.status, r.message()),
+            (403, "not authorized: insufficient permissions".into())
+        );
     };
     send(&admin, "POST", &kes.url("/v1/key/create/app-denied"), None).await;
     forbidden(&send(&app, "POST", &kes.url("/v1/key/generate/app-denied"), None).await);
@@ -320,7 +527,12 @@ async fn policy_allow_deny_and_unknown_identities() {
 async fn status_and_ready_report_an_unreachable_keystore() {
     let (dir, kes) = setup();
     let admin = client(Who::Admin);
-    assert_eq!(send(&admin, "GET", &kes.url("/v1/ready"), None).await.status, 200);
+    assert_eq!(
+        send(&admin, "GET", &kes.url("/v1/ready"), None)
+            .await
+            .status,
+        200
+    );
     // The keystore directory disappears.
     std::fs::rename(dir.path().join("keys"), dir.path().join("gone")).unwrap();
     let r = send(&admin, "GET", &kes.url("/v1/status"), None).await;
@@ -331,17 +543,29 @@ async fn status_and_ready_report_an_unreachable_keystore() {
     assert_eq!(v["keystore_unavailable"], true);
     assert!(v.get("keystore_latency").is_none());
     let r = send(&admin, "GET", &kes.url("/v1/ready"), None).await;
-    assert_eq!((r.status, r.message()), (504, "key store is not reachable".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (504, "key store is not reachable".into())
+    );
     // It comes back without a restart.
     std::fs::rename(dir.path().join("gone"), dir.path().join("keys")).unwrap();
-    assert_eq!(send(&admin, "GET", &kes.url("/v1/ready"), None).await.status, 200);
+    assert_eq!(
+        send(&admin, "GET", &kes.url("/v1/ready"), None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn http1_http2_tls12_and_tls13() {
     let (_dir, kes) = setup();
     // reqwest negotiates HTTP/2 through ALPN.
-    let res = client(Who::Admin).get(kes.url("/version")).send().await.unwrap();
+    let res = client(Who::Admin)
+        .get(kes.url("/version"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.version(), reqwest::Version::HTTP_2);
     let res = crate::harness::client_builder(Who::Admin)
         .http1_only()
@@ -361,7 +585,9 @@ async fn http1_http2_tls12_and_tls13() {
             &pki.join("ca.crt"),
             &[version],
         );
-        let r = crate::harness::raw(kes.addr, config, "GET", "/v1/status", None).await.unwrap();
+        let r = crate::harness::raw(kes.addr, config, "GET", "/v1/status", None)
+            .await
+            .unwrap();
         assert_eq!(r.status, 200, "{version:?}");
     }
 }

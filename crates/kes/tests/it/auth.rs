@@ -34,18 +34,27 @@ async fn raw_get(kes: &Kes, cert: &str, key: &str, path: &str) -> Result<String,
     let signer = provider.key_provider.load_private_key(key).unwrap();
     let certified = Arc::new(CertifiedKey::new(chain, signer));
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(pki.join("ca.crt")).unwrap()).unwrap();
+    roots
+        .add(CertificateDer::from_pem_file(pki.join("ca.crt")).unwrap())
+        .unwrap();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_client_cert_resolver(Arc::new(Mismatched(certified)));
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(kes.addr).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(kes.addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let name = ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
     let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    tls.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    tls.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     match tls.read_to_end(&mut out).await {
         Ok(_) if out.is_empty() => Err("connection closed without a reply".into()),
@@ -59,26 +68,43 @@ async fn a_stolen_admin_certificate_without_its_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), ""));
     // The control: the admin's certificate with its own key works over the same raw path.
-    let ok = raw_get(&kes, "admin.crt", "admin.key", "/v1/status").await.unwrap();
+    let ok = raw_get(&kes, "admin.crt", "admin.key", "/v1/status")
+        .await
+        .unwrap();
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     // The admin's certificate signed with the app's key: the handshake signature fails.
     let res = raw_get(&kes, "admin.crt", "app.key", "/v1/status").await;
-    assert!(res.is_err() || !res.as_ref().unwrap().contains(" 200 "), "{res:?}");
+    assert!(
+        res.is_err() || !res.as_ref().unwrap().contains(" 200 "),
+        "{res:?}"
+    );
     // Same in verifying mode.
     drop(kes);
-    let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), "").replace(
-        "tls:\n",
-        &format!("tls:\n  auth: on\n  ca: {}\n", pki().join("ca.crt").display()),
-    ));
+    let kes = Kes::start(
+        dir.path(),
+        &config(&dir.path().join("keys"), "").replace(
+            "tls:\n",
+            &format!(
+                "tls:\n  auth: on\n  ca: {}\n",
+                pki().join("ca.crt").display()
+            ),
+        ),
+    );
     let res = raw_get(&kes, "admin.crt", "app.key", "/v1/status").await;
-    assert!(res.is_err() || !res.as_ref().unwrap().contains(" 200 "), "{res:?}");
+    assert!(
+        res.is_err() || !res.as_ref().unwrap().contains(" 200 "),
+        "{res:?}"
+    );
 }
 
 #[tokio::test]
 async fn clients_without_a_certificate_cannot_connect() {
     let dir = tempfile::tempdir().unwrap();
     let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), ""));
-    let res = client(Who::Anonymous).get(kes.url("/v1/status")).send().await;
+    let res = client(Who::Anonymous)
+        .get(kes.url("/v1/status"))
+        .send()
+        .await;
     assert!(res.is_err(), "{res:?}");
     let res = client(Who::Anonymous).get(kes.url("/version")).send().await;
     assert!(res.is_err(), "{res:?}");
@@ -93,15 +119,28 @@ async fn skip_auth_lets_certificate_less_clients_reach_only_that_route() {
     let r = send(&anon, "GET", &kes.url("/v1/ready"), None).await;
     assert_eq!(r.status, 200);
     let r = send(&anon, "GET", &kes.url("/v1/status"), None).await;
-    assert_eq!((r.status, r.message()), (400, "tls: client certificate is required".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "tls: client certificate is required".into())
+    );
     let r = send(&anon, "POST", &kes.url("/v1/key/create/x"), None).await;
-    assert_eq!((r.status, r.message()), (400, "tls: client certificate is required".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "tls: client certificate is required".into())
+    );
     // An identity in no policy may use the skipped route too.
     let r = send(&client(Who::Other), "GET", &kes.url("/v1/ready"), None).await;
     assert_eq!(r.status, 200);
     // The timeout override shows in /v1/api.
     let r = send(&client(Who::Admin), "GET", &kes.url("/v1/api"), None).await;
-    let ready = r.json().as_array().unwrap().iter().find(|r| r["path"] == "/v1/ready").cloned().unwrap();
+    let ready = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/v1/ready")
+        .cloned()
+        .unwrap();
     assert_eq!(ready["timeout"], 20);
 }
 
@@ -110,13 +149,22 @@ async fn auth_on_verifies_client_chains() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&dir.path().join("keys"), "").replace(
         "tls:\n",
-        &format!("tls:\n  auth: on\n  ca: {}\n", pki().join("ca.crt").display()),
+        &format!(
+            "tls:\n  auth: on\n  ca: {}\n",
+            pki().join("ca.crt").display()
+        ),
     );
     let kes = Kes::start(dir.path(), &cfg);
     let r = send(&client(Who::Admin), "GET", &kes.url("/v1/status"), None).await;
     assert_eq!(r.status, 200);
     // other.crt is self-signed, not issued by the CA.
-    assert!(client(Who::Other).get(kes.url("/version")).send().await.is_err());
+    assert!(
+        client(Who::Other)
+            .get(kes.url("/version"))
+            .send()
+            .await
+            .is_err()
+    );
     drop(kes);
     // `--auth off` on the command line overrides the file.
     let kes = Kes::try_start(dir.path(), &cfg, &["--auth", "off"]).unwrap();
@@ -139,7 +187,9 @@ async fn server_certificate_needs_a_san() {
 
 #[tokio::test]
 async fn encrypted_private_key_with_password() {
-    let Some(data) = shared_testdata() else { return };
+    let Some(data) = shared_testdata() else {
+        return;
+    };
     let certs = data.join("kes-interop/certs");
     let dir = tempfile::tempdir().unwrap();
     let cfg = |password: &str| {
@@ -156,7 +206,9 @@ async fn encrypted_private_key_with_password() {
                 &certs.join("encrypted-server.crt").display().to_string(),
             )
     };
-    let err = Kes::try_start(dir.path(), &cfg("wrong password"), &[]).err().unwrap();
+    let err = Kes::try_start(dir.path(), &cfg("wrong password"), &[])
+        .err()
+        .unwrap();
     assert!(err.contains("decryption password incorrect"), "{err}");
     let kes = Kes::start(dir.path(), &cfg("correct horse battery"));
     // The server presents the decrypted key's certificate.

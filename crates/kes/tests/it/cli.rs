@@ -33,7 +33,7 @@
 //! certificate of `as` in KES_CLIENT_CERT/KES_CLIENT_KEY; dev cases with KES_API_KEY.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -42,7 +42,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::harness::{Kes, admin_identity, app_identity, config, identity_of, kes_bin, pki, shared_testdata};
+use crate::harness::{
+    Kes, admin_identity, app_identity, config, identity_of, kes_bin, pki, shared_testdata,
+};
 
 // ---- running the binary ---------------------------------------------------------------------
 
@@ -63,7 +65,9 @@ fn command(args: &[String], env: &BTreeMap<String, String>, cwd: &Path) -> Comma
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -104,18 +108,29 @@ fn run(args: &[String], env: &BTreeMap<String, String>, stdin: &str, cwd: &Path)
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("kes {args:?} did not finish in time; stderr: {}", text(&stderr));
+            panic!(
+                "kes {args:?} did not finish in time; stderr: {}",
+                text(&stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
     // Let the reader threads drain the pipes.
     std::thread::sleep(Duration::from_millis(20));
-    Output { status: status.code().unwrap_or(-1), stdout: text(&stdout), stderr: text(&stderr) }
+    Output {
+        status: status.code().unwrap_or(-1),
+        stdout: text(&stdout),
+        stderr: text(&stderr),
+    }
 }
 
 /// Sends SIGINT to a process.
 fn interrupt(pid: u32) {
-    let status = Command::new("kill").arg("-INT").arg(pid.to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-INT")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -145,8 +160,12 @@ fn match_line(pattern: &str, line: &str) -> bool {
         return pattern == line;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    let Some(mut rest) = line.strip_prefix(first) else { return false };
-    let Some(middle) = rest.strip_suffix(last) else { return false };
+    let Some(mut rest) = line.strip_prefix(first) else {
+        return false;
+    };
+    let Some(middle) = rest.strip_suffix(last) else {
+        return false;
+    };
     rest = middle;
     for part in &parts[1..parts.len() - 1] {
         match rest.find(part) {
@@ -248,17 +267,31 @@ impl Env {
             other => panic!("unknown server kind {other}"),
         };
         let mut vars = BTreeMap::new();
-        vars.insert("{ADDR}", server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default());
+        vars.insert(
+            "{ADDR}",
+            server
+                .as_ref()
+                .map(|s| s.addr.to_string())
+                .unwrap_or_default(),
+        );
         vars.insert("{TMP}", dir.display().to_string());
         vars.insert("{PKI}", pki().canonicalize().unwrap().display().to_string());
         vars.insert("{ADMIN_ID}", admin_identity());
         vars.insert("{APP_ID}", app_identity());
         vars.insert("{OTHER_ID}", identity_of(&pki().join("other.crt")));
-        Env { _server: server, vars, server_kind: kind.to_owned(), dev_api_key, dir: dir.to_owned() }
+        Env {
+            _server: server,
+            vars,
+            server_kind: kind.to_owned(),
+            dev_api_key,
+            dir: dir.to_owned(),
+        }
     }
 
     fn subst(&self, s: &str) -> String {
-        self.vars.iter().fold(s.to_owned(), |acc, (k, v)| acc.replace(k, v))
+        self.vars
+            .iter()
+            .fold(s.to_owned(), |acc, (k, v)| acc.replace(k, v))
     }
 
     /// The environment of a command run as `who`, plus the case's `extra` variables.
@@ -292,8 +325,17 @@ impl Env {
     }
 
     fn setup(&self, step: &Step) {
-        let out = run(&self.args(&step.args), &self.env(&step.who, &BTreeMap::new()), &self.subst(&step.stdin), &self.dir);
-        assert_eq!(out.status, 0, "setup {:?} failed: {}", step.args, out.stderr);
+        let out = run(
+            &self.args(&step.args),
+            &self.env(&step.who, &BTreeMap::new()),
+            &self.subst(&step.stdin),
+            &self.dir,
+        );
+        assert_eq!(
+            out.status, 0,
+            "setup {:?} failed: {}",
+            step.args, out.stderr
+        );
     }
 }
 
@@ -324,7 +366,12 @@ fn run_case(case: &Case) -> Output {
                 }
             }
             for step in &follow.during {
-                let out = run(&env.args(&step.args), &env.env(&step.who, &BTreeMap::new()), &env.subst(&step.stdin), &dir_path);
+                let out = run(
+                    &env.args(&step.args),
+                    &env.env(&step.who, &BTreeMap::new()),
+                    &env.subst(&step.stdin),
+                    &dir_path,
+                );
                 let _ = out; // errors are part of what the log shows
             }
             while text(&stdout).lines().count() < follow.lines && Instant::now() < deadline {
@@ -333,7 +380,11 @@ fn run_case(case: &Case) -> Output {
             interrupt(child.id());
             let status = child.wait().unwrap();
             std::thread::sleep(Duration::from_millis(20));
-            Output { status: status.code().unwrap_or(-1), stdout: text(&stdout), stderr: text(&stderr) }
+            Output {
+                status: status.code().unwrap_or(-1),
+                stdout: text(&stdout),
+                stderr: text(&stderr),
+            }
         }
     };
     // The working directory differs per run.
@@ -341,12 +392,20 @@ fn run_case(case: &Case) -> Output {
     out.stderr = out.stderr.replace(&env.vars["{TMP}"], "{TMP}");
     let expected_stdout = env.subst(&case.stdout).replace(&env.vars["{TMP}"], "{TMP}");
     let expected_stderr = env.subst(&case.stderr).replace(&env.vars["{TMP}"], "{TMP}");
-    Output { status: out.status, stdout: check(&expected_stdout, out.stdout), stderr: check(&expected_stderr, out.stderr) }
+    Output {
+        status: out.status,
+        stdout: check(&expected_stdout, out.stdout),
+        stderr: check(&expected_stderr, out.stderr),
+    }
 }
 
 /// Returns `actual` if it matches, else a marker with both texts.
 fn check(expected: &str, actual: String) -> String {
-    if matches(expected, &actual) { String::new() } else { format!("expected:\n{expected}\n--- got:\n{actual}\n---") }
+    if matches(expected, &actual) {
+        String::new()
+    } else {
+        format!("expected:\n{expected}\n--- got:\n{actual}\n---")
+    }
 }
 
 fn cases_dir() -> PathBuf {
@@ -361,7 +420,11 @@ fn cli_snapshots() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 30, "expected the snapshot cases in {}", cases_dir().display());
+    assert!(
+        paths.len() >= 30,
+        "expected the snapshot cases in {}",
+        cases_dir().display()
+    );
     let filter = std::env::var("KES_CLI_CASE").unwrap_or_default();
     let mut failures = Vec::new();
     for path in paths {
@@ -374,7 +437,10 @@ fn cli_snapshots() {
         let out = run_case(&case);
         let mut problems = String::new();
         if out.status != case.status {
-            problems.push_str(&format!("exit status {} instead of {}\n", out.status, case.status));
+            problems.push_str(&format!(
+                "exit status {} instead of {}\n",
+                out.status, case.status
+            ));
         }
         if !out.stdout.is_empty() {
             problems.push_str(&format!("stdout differs\n{}\n", out.stdout));
@@ -386,7 +452,12 @@ fn cli_snapshots() {
             failures.push(format!("=== {name}\n{problems}"));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 // ---- the original's transcript --------------------------------------------------------------
@@ -402,7 +473,11 @@ fn deviation(index: usize) -> Option<(i32, &'static str, &'static str)> {
         // A prefix without `*` lists the matching keys; a trailing `*` is a prefix match.
         7 | 8 => (0, "Key\ndemo-k1\ndemo-k2\n", ""),
         // `identity info --json` prints JSON.
-        22 => (0, "{\"identity\":\"<admin-identity>\",\"admin\":true,\"created_at\":\"<time>\"}\n", ""),
+        22 => (
+            0,
+            "{\"identity\":\"<admin-identity>\",\"admin\":true,\"created_at\":\"<time>\"}\n",
+            "",
+        ),
         // `identity info` as a non-admin describes the identity and its policy.
         23 => (
             0,
@@ -459,17 +534,27 @@ fn ordered_api_keys() -> (kes_crypto::ApiKey, kes_crypto::ApiKey) {
 
 #[test]
 fn replay_cli_transcript() {
-    let Some(data) = shared_testdata() else { return };
+    let Some(data) = shared_testdata() else {
+        return;
+    };
     let transcript: Value =
-        serde_json::from_slice(&std::fs::read(data.join("kes-cli/transcript.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(data.join("kes-cli/transcript.json")).unwrap())
+            .unwrap();
     let steps = transcript["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 45, "the transcript changed: review the deviations");
+    assert_eq!(
+        steps.len(),
+        45,
+        "the transcript changed: review the deviations"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().canonicalize().unwrap();
     copy_dir(&data.join("kes-interop/certs"), &tmp.join("certs"));
     let (admin, app) = ordered_api_keys();
-    let (admin_key, app_key) = (admin.expose_secret().to_string(), app.expose_secret().to_string());
+    let (admin_key, app_key) = (
+        admin.expose_secret().to_string(),
+        app.expose_secret().to_string(),
+    );
     let (admin_id, app_id) = (admin.identity(), app.identity());
     let server_config = transcript["server_config"]
         .as_str()
@@ -517,7 +602,10 @@ fn replay_cli_transcript() {
             env.insert("KES_API_KEY".to_owned(), key);
         }
         let out = run(&args, &env, "", &tmp);
-        if let Some(ct) = serde_json::from_str::<Value>(&out.stdout).ok().and_then(|v| v["ciphertext"].as_str().map(str::to_owned)) {
+        if let Some(ct) = serde_json::from_str::<Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["ciphertext"].as_str().map(str::to_owned))
+        {
             last_ciphertext = ct;
         }
 
@@ -540,7 +628,10 @@ fn replay_cli_transcript() {
                 .replace("<any>", "[..]")
         };
         let (want_out, want_err) = (pattern(&stdout), pattern(&stderr));
-        if out.status != status || !matches(&want_out, &out.stdout) || !matches(&want_err, &out.stderr) {
+        if out.status != status
+            || !matches(&want_out, &out.stdout)
+            || !matches(&want_err, &out.stderr)
+        {
             failures.push(format!(
                 "step {index} `kes {}` ({note}):\n  want {status} {want_out:?} {want_err:?}\n  got  {} {:?} {:?}",
                 args.join(" "),
@@ -550,7 +641,12 @@ fn replay_cli_transcript() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} step(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} step(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 // ---- identities -----------------------------------------------------------------------------
@@ -560,16 +656,31 @@ fn replay_cli_transcript() {
 /// CLI makes from the key.
 #[test]
 fn api_key_identities_match_the_vectors_and_the_server() {
-    let Some(data) = shared_testdata() else { return };
+    let Some(data) = shared_testdata() else {
+        return;
+    };
     let vectors: Value =
-        serde_json::from_slice(&std::fs::read(data.join("kes-interop/vectors.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(data.join("kes-interop/vectors.json")).unwrap())
+            .unwrap();
     let keys = vectors["api_keys"].as_array().unwrap();
     assert!(!keys.is_empty());
     let dir = tempfile::tempdir().unwrap();
     for (i, vector) in keys.iter().enumerate() {
-        let (key, identity) = (vector["api_key"].as_str().unwrap(), vector["identity"].as_str().unwrap());
-        let out = run(&["identity".into(), "of".into(), key.into()], &BTreeMap::new(), "", dir.path());
-        assert_eq!((out.status, out.stdout.as_str()), (0, identity), "identity of {key}");
+        let (key, identity) = (
+            vector["api_key"].as_str().unwrap(),
+            vector["identity"].as_str().unwrap(),
+        );
+        let out = run(
+            &["identity".into(), "of".into(), key.into()],
+            &BTreeMap::new(),
+            "",
+            dir.path(),
+        );
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, identity),
+            "identity of {key}"
+        );
 
         // A server whose admin is that identity accepts the key as its admin.
         let server_dir = dir.path().join(format!("s{i}"));
@@ -584,9 +695,17 @@ fn api_key_identities_match_the_vectors_and_the_server() {
         let env = BTreeMap::from([
             ("KES_SERVER".to_owned(), kes.addr.to_string()),
             ("KES_API_KEY".to_owned(), key.to_owned()),
-            ("KES_CAPATH".to_owned(), pki().join("ca.crt").display().to_string()),
+            (
+                "KES_CAPATH".to_owned(),
+                pki().join("ca.crt").display().to_string(),
+            ),
         ]);
-        let out = run(&["identity".into(), "info".into(), "--json".into()], &env, "", dir.path());
+        let out = run(
+            &["identity".into(), "info".into(), "--json".into()],
+            &env,
+            "",
+            dir.path(),
+        );
         assert_eq!(out.status, 0, "{}", out.stderr);
         let described: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(described["identity"], identity);
@@ -605,27 +724,62 @@ fn encrypted_identity_certificates_work_with_the_server() {
     let s = |v: &str| v.to_owned();
     let (key, cert) = (d.join("id.key"), d.join("id.crt"));
     let out = run(
-        &[s("identity"), s("new"), s("--key"), key.display().to_string(), s("--cert"), cert.display().to_string(), s("--encrypt"), s("--ip"), s("127.0.0.1"), s("--dns"), s("localhost"), s("kes-test")],
+        &[
+            s("identity"),
+            s("new"),
+            s("--key"),
+            key.display().to_string(),
+            s("--cert"),
+            cert.display().to_string(),
+            s("--encrypt"),
+            s("--ip"),
+            s("127.0.0.1"),
+            s("--dns"),
+            s("localhost"),
+            s("kes-test"),
+        ],
         &BTreeMap::new(),
         "correct horse\ncorrect horse\n",
         d,
     );
     assert_eq!(out.status, 0, "{}", out.stderr);
     let key_pem = std::fs::read_to_string(&key).unwrap();
-    assert!(key_pem.contains("Proc-Type: 4,ENCRYPTED") && key_pem.contains("DEK-Info: AES-256-CBC,"), "{key_pem}");
+    assert!(
+        key_pem.contains("Proc-Type: 4,ENCRYPTED") && key_pem.contains("DEK-Info: AES-256-CBC,"),
+        "{key_pem}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(&cert).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(&cert).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
     }
 
-    let of = run(&[s("identity"), s("of"), cert.display().to_string()], &BTreeMap::new(), "", d);
+    let of = run(
+        &[s("identity"), s("of"), cert.display().to_string()],
+        &BTreeMap::new(),
+        "",
+        d,
+    );
     assert_eq!(of.status, 0, "{}", of.stderr);
     let identity = of.stdout.clone();
     assert_eq!(identity.len(), 64);
-    assert_eq!(identity, identity_of(&cert), "the CLI and the harness disagree");
-    assert!(out.stdout.contains(&format!("\n   {identity}\n")), "identity new printed another identity: {}", out.stdout);
+    assert_eq!(
+        identity,
+        identity_of(&cert),
+        "the CLI and the harness disagree"
+    );
+    assert!(
+        out.stdout.contains(&format!("\n   {identity}\n")),
+        "identity new printed another identity: {}",
+        out.stdout
+    );
 
     // Without the password, the server refuses the key; with it, it starts.
     let conf = |password: &str| {
@@ -636,9 +790,16 @@ fn encrypted_identity_certificates_work_with_the_server() {
             d.join("ks").display()
         )
     };
-    assert!(Kes::try_start(d, &conf("wrong horse"), &[]).is_err(), "a wrong tls.password was accepted");
+    assert!(
+        Kes::try_start(d, &conf("wrong horse"), &[]).is_err(),
+        "a wrong tls.password was accepted"
+    );
     let kes = Kes::start(d, &conf("correct horse"));
-    assert!(kes.stderr().contains(&format!("Admin       {identity}")), "{}", kes.stderr());
+    assert!(
+        kes.stderr().contains(&format!("Admin       {identity}")),
+        "{}",
+        kes.stderr()
+    );
 
     let env = BTreeMap::from([
         ("KES_SERVER".to_owned(), kes.addr.to_string()),
@@ -647,33 +808,54 @@ fn encrypted_identity_certificates_work_with_the_server() {
         // The self-signed certificate is its own trust anchor.
         ("KES_CAPATH".to_owned(), cert.display().to_string()),
     ]);
-    let info = run(&[s("identity"), s("info"), s("--json")], &env, "correct horse\n", d);
+    let info = run(
+        &[s("identity"), s("info"), s("--json")],
+        &env,
+        "correct horse\n",
+        d,
+    );
     assert_eq!(info.status, 0, "{}", info.stderr);
     let described: Value = serde_json::from_str(&info.stdout).unwrap();
     assert_eq!(described["identity"].as_str(), Some(identity.as_str()));
     assert_eq!(described["admin"], true);
-    assert_eq!(info.stderr, format!("Enter password for private key {}: \n", key.display()));
+    assert_eq!(
+        info.stderr,
+        format!("Enter password for private key {}: \n", key.display())
+    );
 
     // A wrong password for the client key is an error a person understands.
     let bad = run(&[s("key"), s("ls")], &env, "nope\n", d);
     assert_eq!(bad.status, 1);
-    assert!(bad.stderr.contains("cannot decrypt private key"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("cannot decrypt private key"),
+        "{}",
+        bad.stderr
+    );
 }
 
 /// The encrypted key the original made (`kes-interop/certs/encrypted-server.*`) is read by
 /// the CLI, and its identity is the one the original computed.
 #[test]
 fn the_originals_encrypted_identity_is_read() {
-    let Some(data) = shared_testdata() else { return };
+    let Some(data) = shared_testdata() else {
+        return;
+    };
     let certs = data.join("kes-interop/certs");
     let dir = tempfile::tempdir().unwrap();
     let out = run(
-        &["identity".into(), "of".into(), certs.join("encrypted-server.crt").display().to_string()],
+        &[
+            "identity".into(),
+            "of".into(),
+            certs.join("encrypted-server.crt").display().to_string(),
+        ],
         &BTreeMap::new(),
         "",
         dir.path(),
     );
-    assert_eq!(out.stdout, "632fb89c4511295024717a016f6a792d214811f36e036c7e3cdb95d5dab35183");
+    assert_eq!(
+        out.stdout,
+        "632fb89c4511295024717a016f6a792d214811f36e036c7e3cdb95d5dab35183"
+    );
     let conf = format!(
         "admin:\n  identity: 632fb89c4511295024717a016f6a792d214811f36e036c7e3cdb95d5dab35183\ntls:\n  key: {}\n  cert: {}\n  password: \"correct horse battery\"\nkeystore:\n  fs:\n    path: {}\n",
         certs.join("encrypted-server.key").display(),
@@ -683,12 +865,31 @@ fn the_originals_encrypted_identity_is_read() {
     let kes = Kes::start(dir.path(), &conf);
     let env = BTreeMap::from([
         ("KES_SERVER".to_owned(), kes.addr.to_string()),
-        ("KES_CLIENT_CERT".to_owned(), certs.join("encrypted-server.crt").display().to_string()),
-        ("KES_CLIENT_KEY".to_owned(), certs.join("encrypted-server.key").display().to_string()),
+        (
+            "KES_CLIENT_CERT".to_owned(),
+            certs.join("encrypted-server.crt").display().to_string(),
+        ),
+        (
+            "KES_CLIENT_KEY".to_owned(),
+            certs.join("encrypted-server.key").display().to_string(),
+        ),
     ]);
-    let out = run(&["identity".into(), "info".into(), "-k".into(), "--json".into()], &env, "correct horse battery\n", dir.path());
+    let out = run(
+        &[
+            "identity".into(),
+            "info".into(),
+            "-k".into(),
+            "--json".into(),
+        ],
+        &env,
+        "correct horse battery\n",
+        dir.path(),
+    );
     assert_eq!(out.status, 0, "{}", out.stderr);
     let described: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(described["identity"], "632fb89c4511295024717a016f6a792d214811f36e036c7e3cdb95d5dab35183");
+    assert_eq!(
+        described["identity"],
+        "632fb89c4511295024717a016f6a792d214811f36e036c7e3cdb95d5dab35183"
+    );
     assert_eq!(described["admin"], true);
 }

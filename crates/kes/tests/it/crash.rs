@@ -26,7 +26,10 @@ async fn sigkill_during_creates_loses_no_acknowledged_key_and_leaves_no_partial_
                     break;
                 }
                 let name = format!("crash-{t}-{i}");
-                let res = admin.post(format!("{url}/v1/key/create/{name}")).send().await;
+                let res = admin
+                    .post(format!("{url}/v1/key/create/{name}"))
+                    .send()
+                    .await;
                 match res {
                     Ok(r) if r.status() == 200 => acknowledged.push(name),
                     Ok(_) => {}
@@ -43,7 +46,11 @@ async fn sigkill_during_creates_loses_no_acknowledged_key_and_leaves_no_partial_
     for t in tasks {
         acknowledged.extend(t.await.unwrap());
     }
-    assert!(acknowledged.len() > 10, "too few creates before the kill: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 10,
+        "too few creates before the kill: {}",
+        acknowledged.len()
+    );
 
     // Every acknowledged key is intact on disk; no file is partial.
     for name in &acknowledged {
@@ -57,14 +64,21 @@ async fn sigkill_during_creates_loses_no_acknowledged_key_and_leaves_no_partial_
             continue; // an unfinished temp file: never visible as a key
         }
         let bytes = std::fs::read(entry.path()).unwrap();
-        kes_crypto::KeyVersion::parse(&bytes).unwrap_or_else(|e| panic!("partial key file {name}: {e}"));
+        kes_crypto::KeyVersion::parse(&bytes)
+            .unwrap_or_else(|e| panic!("partial key file {name}: {e}"));
     }
 
     // After a restart every acknowledged key works and temp files are gone.
     let kes = Kes::start(dir.path(), &cfg);
     let admin = client(Who::Admin);
     for name in acknowledged.iter().step_by(7) {
-        let r = send(&admin, "POST", &kes.url(&format!("/v1/key/generate/{name}")), None).await;
+        let r = send(
+            &admin,
+            "POST",
+            &kes.url(&format!("/v1/key/generate/{name}")),
+            None,
+        )
+        .await;
         assert_eq!(r.status, 200, "{name}");
     }
     let r = send(&admin, "GET", &kes.url("/v1/key/list/crash-"), None).await;
@@ -101,7 +115,11 @@ async fn sigkill_during_creates_and_deletes_keeps_every_acknowledged_change() {
                     break;
                 }
                 let name = format!("cd-{t}-{i}");
-                match admin.post(format!("{url}/v1/key/create/{name}")).send().await {
+                match admin
+                    .post(format!("{url}/v1/key/create/{name}"))
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == 200 => acknowledged.push((name, Some(true))),
                     Ok(_) => {}
                     Err(_) => break,
@@ -112,7 +130,11 @@ async fn sigkill_during_creates_and_deletes_keeps_every_acknowledged_change() {
                         continue;
                     };
                     entry.1 = None;
-                    match admin.delete(format!("{url}/v1/key/delete/{victim}")).send().await {
+                    match admin
+                        .delete(format!("{url}/v1/key/delete/{victim}"))
+                        .send()
+                        .await
+                    {
                         Ok(r) if r.status() == 200 => entry.1 = Some(false),
                         Ok(_) => {}
                         Err(_) => break,
@@ -129,7 +151,10 @@ async fn sigkill_during_creates_and_deletes_keeps_every_acknowledged_change() {
     for t in tasks {
         acknowledged.extend(t.await.unwrap());
     }
-    let deleted = acknowledged.iter().filter(|(_, state)| *state == Some(false)).count();
+    let deleted = acknowledged
+        .iter()
+        .filter(|(_, state)| *state == Some(false))
+        .count();
     assert!(deleted > 5, "too few deletes before the kill: {deleted}");
     for (name, state) in &acknowledged {
         let path = ks.join(name);

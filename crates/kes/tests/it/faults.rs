@@ -18,7 +18,13 @@ impl Tmpfs {
     fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
         std::fs::create_dir_all(path).unwrap();
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(path)
             .status()
             .is_ok_and(|s| s.success());
@@ -30,7 +36,11 @@ impl Tmpfs {
     }
 
     fn remount(&self, mode: &str) {
-        let status = Command::new("mount").args(["-o", &format!("remount,{mode}")]).arg(&self.0).status().unwrap();
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }
@@ -48,46 +58,98 @@ async fn a_corrupted_key_file_is_a_502_and_recovers_when_repaired() {
     let kes = Kes::start(dir.path(), &config(&ks, ""));
     let admin = client(Who::Admin);
     for k in ["good", "bad"] {
-        assert_eq!(send(&admin, "POST", &kes.url(&format!("/v1/key/create/{k}")), None).await.status, 200);
+        assert_eq!(
+            send(
+                &admin,
+                "POST",
+                &kes.url(&format!("/v1/key/create/{k}")),
+                None
+            )
+            .await
+            .status,
+            200
+        );
     }
     let original = std::fs::read(ks.join("bad")).unwrap();
-    for garbage in [&b""[..], b"not base64!", b"{\"bytes\":\"AAAA\"}", &original[..original.len() / 2]] {
+    for garbage in [
+        &b""[..],
+        b"not base64!",
+        b"{\"bytes\":\"AAAA\"}",
+        &original[..original.len() / 2],
+    ] {
         std::fs::write(ks.join("bad"), garbage).unwrap();
         let r = send(&admin, "POST", &kes.url("/v1/key/generate/bad"), None).await;
         assert_eq!((r.status, r.message()), (502, "failed to read key".into()));
         let r = send(&admin, "GET", &kes.url("/v1/key/describe/bad"), None).await;
         assert_eq!(r.status, 502);
         // Nothing else is affected.
-        assert_eq!(send(&admin, "POST", &kes.url("/v1/key/generate/good"), None).await.status, 200);
+        assert_eq!(
+            send(&admin, "POST", &kes.url("/v1/key/generate/good"), None)
+                .await
+                .status,
+            200
+        );
     }
     // The error log names the key, never its content.
     assert!(kes.stderr().contains("'bad'"), "{}", kes.stderr());
     std::fs::write(ks.join("bad"), &original).unwrap();
-    assert_eq!(send(&admin, "POST", &kes.url("/v1/key/generate/bad"), None).await.status, 200);
+    assert_eq!(
+        send(&admin, "POST", &kes.url("/v1/key/generate/bad"), None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_read_only_keystore_fails_writes_cleanly_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let ks = dir.path().join("keys");
-    let Some(fs) = Tmpfs::mount(&ks, "1m") else { return };
+    let Some(fs) = Tmpfs::mount(&ks, "1m") else {
+        return;
+    };
     let kes = Kes::start(dir.path(), &config(&ks, ""));
     let admin = client(Who::Admin);
-    assert_eq!(send(&admin, "POST", &kes.url("/v1/key/create/k1"), None).await.status, 200);
+    assert_eq!(
+        send(&admin, "POST", &kes.url("/v1/key/create/k1"), None)
+            .await
+            .status,
+        200
+    );
     let r = send(&admin, "POST", &kes.url("/v1/key/generate/k1"), None).await;
     let ct = r.json()["ciphertext"].clone();
     fs.remount("ro");
     let r = send(&admin, "POST", &kes.url("/v1/key/create/k2"), None).await;
-    assert_eq!((r.status, r.message()), (502, "failed to create key".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (502, "failed to create key".into())
+    );
     let r = send(&admin, "DELETE", &kes.url("/v1/key/delete/k1"), None).await;
-    assert_eq!((r.status, r.message()), (502, "failed to delete key".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (502, "failed to delete key".into())
+    );
     // Reads still work.
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/decrypt/k1"), &json!({"ciphertext": ct})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/decrypt/k1"),
+        &json!({"ciphertext": ct}),
+    )
+    .await;
     assert_eq!(r.status, 200);
     fs.remount("rw");
-    assert_eq!(send(&admin, "POST", &kes.url("/v1/key/create/k2"), None).await.status, 200);
+    assert_eq!(
+        send(&admin, "POST", &kes.url("/v1/key/create/k2"), None)
+            .await
+            .status,
+        200
+    );
     // No temp file was left behind by the failed attempts.
-    let leftovers: Vec<_> = std::fs::read_dir(&ks).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&ks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
 }
 
@@ -95,7 +157,9 @@ async fn a_read_only_keystore_fails_writes_cleanly_and_recovers() {
 async fn a_full_disk_fails_creates_cleanly_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let ks = dir.path().join("keys");
-    let Some(_fs) = Tmpfs::mount(&ks, "64k") else { return };
+    let Some(_fs) = Tmpfs::mount(&ks, "64k") else {
+        return;
+    };
     let kes = Kes::start(dir.path(), &config(&ks, ""));
     let admin = client(Who::Admin);
     let mut created = Vec::new();
@@ -103,7 +167,13 @@ async fn a_full_disk_fails_creates_cleanly_and_recovers() {
     // tmpfs allocates a 4 KiB page per file: 64 KiB hold at most 16 keys.
     for i in 0..64 {
         let name = format!("k{i}");
-        let r = send(&admin, "POST", &kes.url(&format!("/v1/key/create/{name}")), None).await;
+        let r = send(
+            &admin,
+            "POST",
+            &kes.url(&format!("/v1/key/create/{name}")),
+            None,
+        )
+        .await;
         match r.status {
             200 => created.push(name),
             502 => {
@@ -123,9 +193,34 @@ async fn a_full_disk_fails_creates_cleanly_and_recovers() {
         kes_crypto::KeyVersion::parse(&std::fs::read(entry.path()).unwrap()).unwrap();
     }
     for name in &created {
-        assert_eq!(send(&admin, "POST", &kes.url(&format!("/v1/key/generate/{name}")), None).await.status, 200);
+        assert_eq!(
+            send(
+                &admin,
+                "POST",
+                &kes.url(&format!("/v1/key/generate/{name}")),
+                None
+            )
+            .await
+            .status,
+            200
+        );
     }
     // Free space: creates work again without a restart.
-    assert_eq!(send(&admin, "DELETE", &kes.url(&format!("/v1/key/delete/{}", created[0])), None).await.status, 200);
-    assert_eq!(send(&admin, "POST", &kes.url("/v1/key/create/after"), None).await.status, 200);
+    assert_eq!(
+        send(
+            &admin,
+            "DELETE",
+            &kes.url(&format!("/v1/key/delete/{}", created[0])),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        send(&admin, "POST", &kes.url("/v1/key/create/after"), None)
+            .await
+            .status,
+        200
+    );
 }

@@ -84,7 +84,11 @@ impl Kes {
         let path = dir.join("config.yml");
         std::fs::write(&path, config).unwrap();
         let mut cmd = Command::new(kes_bin());
-        cmd.arg("server").arg("--config").arg(&path).arg("--addr").arg("127.0.0.1:0");
+        cmd.arg("server")
+            .arg("--config")
+            .arg(&path)
+            .arg("--addr")
+            .arg("127.0.0.1:0");
         cmd.args(args);
         Self::spawn(cmd, dir)
     }
@@ -97,7 +101,10 @@ impl Kes {
     }
 
     fn spawn(mut cmd: Command, dir: &Path) -> Result<Kes, String> {
-        cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = Arc::new(Mutex::new(String::new()));
@@ -126,7 +133,9 @@ impl Kes {
                     if n == 0 {
                         break;
                     }
-                    buf.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
+                    buf.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&chunk[..n]));
                 }
             });
         }
@@ -134,7 +143,12 @@ impl Kes {
         loop {
             if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
                 let addr = addr.parse().unwrap();
-                return Ok(Kes { child, addr, stderr, stdout });
+                return Ok(Kes {
+                    child,
+                    addr,
+                    stderr,
+                    stdout,
+                });
             }
             if let Ok(Some(status)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(100));
@@ -142,7 +156,10 @@ impl Kes {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                return Err(format!("no 'Listening on' line: {}", stderr.lock().unwrap()));
+                return Err(format!(
+                    "no 'Listening on' line: {}",
+                    stderr.lock().unwrap()
+                ));
             }
         }
     }
@@ -169,7 +186,11 @@ impl Kes {
 
     /// Sends a signal by name (`HUP`, `TERM`, …).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -222,7 +243,10 @@ pub fn client_builder(who: Who) -> reqwest::ClientBuilder {
     let pki = pki();
     let mut builder = reqwest::Client::builder()
         .tls_backend_rustls()
-        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(pki.join("ca.crt")).unwrap()).unwrap()])
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(pki.join("ca.crt")).unwrap(),
+        )
+        .unwrap()])
         .timeout(Duration::from_secs(30));
     let name = match who {
         Who::Admin => Some("admin"),
@@ -281,7 +305,12 @@ pub async fn send(
         .unwrap_or_default()
         .to_owned();
     let body = res.bytes().await.unwrap().to_vec();
-    Reply { status, content_type, headers, body }
+    Reply {
+        status,
+        content_type,
+        headers,
+        body,
+    }
 }
 
 /// Sends a JSON body.
@@ -312,7 +341,9 @@ pub fn tls_client_config_versions(
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(root).unwrap()).unwrap();
+    roots
+        .add(CertificateDer::from_pem_file(root).unwrap())
+        .unwrap();
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
@@ -340,12 +371,20 @@ pub async fn raw(
 ) -> Result<Reply, String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let connector = tokio_rustls::TlsConnector::from(config);
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if let Some(body) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
@@ -378,11 +417,17 @@ fn parse_reply(out: &[u8]) -> Result<Reply, String> {
             );
         }
     }
-    if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") {
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
         let mut decoded = Vec::new();
         let mut rest = &body[..];
         loop {
-            let pos = rest.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
+            let pos = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or("bad chunk")?;
             let size = usize::from_str_radix(std::str::from_utf8(&rest[..pos]).unwrap().trim(), 16)
                 .map_err(|e| e.to_string())?;
             rest = &rest[pos + 2..];
@@ -399,5 +444,10 @@ fn parse_reply(out: &[u8]) -> Result<Reply, String> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    Ok(Reply { status, content_type, headers, body })
+    Ok(Reply {
+        status,
+        content_type,
+        headers,
+        body,
+    })
 }

@@ -10,7 +10,10 @@ use crate::harness::{Kes, Who, client, config, pki, send, tls_client_config};
 
 async fn connect(kes: &Kes) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let pki = pki();
-    let config = tls_client_config(Some((&pki.join("admin.crt"), &pki.join("admin.key"))), &pki.join("ca.crt"));
+    let config = tls_client_config(
+        Some((&pki.join("admin.crt"), &pki.join("admin.key"))),
+        &pki.join("ca.crt"),
+    );
     let connector = tokio_rustls::TlsConnector::from(config);
     let tcp = tokio::net::TcpStream::connect(kes.addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
@@ -49,10 +52,21 @@ async fn a_header_sent_a_byte_at_a_time_is_cut_off() {
     }
     let elapsed = started.elapsed();
     assert!(cut, "the server waited for the whole slow header");
-    assert!(elapsed < Duration::from_secs(9), "cut off after {elapsed:?}");
-    assert!(elapsed >= Duration::from_secs(4), "cut off too early: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(9),
+        "cut off after {elapsed:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(4),
+        "cut off too early: {elapsed:?}"
+    );
     // Other clients are served meanwhile and afterwards.
-    assert_eq!(send(&client(Who::Admin), "GET", &kes.url("/v1/status"), None).await.status, 200);
+    assert_eq!(
+        send(&client(Who::Admin), "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -60,7 +74,13 @@ async fn a_route_timeout_answers_a_stalled_body() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "api:\n  /v1/key/encrypt/:\n    timeout: 1s\n";
     let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), extra));
-    send(&client(Who::Admin), "POST", &kes.url("/v1/key/create/k"), None).await;
+    send(
+        &client(Who::Admin),
+        "POST",
+        &kes.url("/v1/key/create/k"),
+        None,
+    )
+    .await;
     let mut tls = connect(&kes).await;
     let started = Instant::now();
     tls.write_all(b"POST /v1/key/encrypt/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"plaintext\":")
@@ -85,21 +105,38 @@ async fn oversized_headers_are_refused() {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out)).await;
     let text = String::from_utf8_lossy(&out);
-    assert!(text.is_empty() || text.starts_with("HTTP/1.1 431"), "{text}");
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{text}"
+    );
     // Over HTTP/2 too.
-    let r = client(Who::Admin).get(kes.url("/v1/status")).header("x-big", &big).send().await;
+    let r = client(Who::Admin)
+        .get(kes.url("/v1/status"))
+        .header("x-big", &big)
+        .send()
+        .await;
     assert!(r.is_err() || r.unwrap().status() == 431);
-    assert_eq!(send(&client(Who::Admin), "GET", &kes.url("/v1/status"), None).await.status, 200);
+    assert_eq!(
+        send(&client(Who::Admin), "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn connections_above_the_limit_get_a_clean_refusal() {
     let dir = tempfile::tempdir().unwrap();
-    let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), "limits:\n  max_connections: 3\n"));
+    let kes = Kes::start(
+        dir.path(),
+        &config(&dir.path().join("keys"), "limits:\n  max_connections: 3\n"),
+    );
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut tls = connect(&kes).await;
-        tls.write_all(b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+        tls.write_all(b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 4096];
         let n = tls.read(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -107,14 +144,25 @@ async fn connections_above_the_limit_get_a_clean_refusal() {
     }
     // The fourth connection is refused with a reply, not dropped silently.
     let pki = pki();
-    let cfg = tls_client_config(Some((&pki.join("admin.crt"), &pki.join("admin.key"))), &pki.join("ca.crt"));
-    let r = crate::harness::raw(kes.addr, cfg.clone(), "GET", "/v1/status", None).await.unwrap();
-    assert_eq!((r.status, r.message()), (503, "too many open connections".into()));
+    let cfg = tls_client_config(
+        Some((&pki.join("admin.crt"), &pki.join("admin.key"))),
+        &pki.join("ca.crt"),
+    );
+    let r = crate::harness::raw(kes.addr, cfg.clone(), "GET", "/v1/status", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.message()),
+        (503, "too many open connections".into())
+    );
     // Closing one makes room.
     drop(held.pop());
     let mut status = 0;
     for _ in 0..50 {
-        status = crate::harness::raw(kes.addr, cfg.clone(), "GET", "/v1/status", None).await.unwrap().status;
+        status = crate::harness::raw(kes.addr, cfg.clone(), "GET", "/v1/status", None)
+            .await
+            .unwrap()
+            .status;
         if status == 200 {
             break;
         }
@@ -127,14 +175,30 @@ async fn connections_above_the_limit_get_a_clean_refusal() {
 async fn http2_stream_and_window_limits() {
     let dir = tempfile::tempdir().unwrap();
     let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), ""));
-    send(&client(Who::Admin), "POST", &kes.url("/v1/key/create/k"), None).await;
+    send(
+        &client(Who::Admin),
+        "POST",
+        &kes.url("/v1/key/create/k"),
+        None,
+    )
+    .await;
     // An HTTP/2 connection made by hand to read the server's settings.
     let pki = pki();
-    let mut cfg = (*tls_client_config(Some((&pki.join("admin.crt"), &pki.join("admin.key"))), &pki.join("ca.crt"))).clone();
+    let mut cfg = (*tls_client_config(
+        Some((&pki.join("admin.crt"), &pki.join("admin.key"))),
+        &pki.join("ca.crt"),
+    ))
+    .clone();
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let tcp = tokio::net::TcpStream::connect(kes.addr).await.unwrap();
-    let tls = connector.connect(rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(), tcp).await.unwrap();
+    let tls = connector
+        .connect(
+            rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
     let (h2, mut conn) = h2::client::handshake(tls).await.unwrap();
     // A first request makes sure the server's SETTINGS arrived.
     let first = async {
@@ -148,7 +212,10 @@ async fn http2_stream_and_window_limits() {
         r = &mut conn => panic!("connection ended: {r:?}"),
     };
     assert_eq!(status, 200);
-    assert_eq!(conn.max_concurrent_send_streams(), kes_server::server::MAX_CONCURRENT_STREAMS as usize);
+    assert_eq!(
+        conn.max_concurrent_send_streams(),
+        kes_server::server::MAX_CONCURRENT_STREAMS as usize
+    );
 
     // 400 concurrent requests on one connection: the stream limit queues the excess, all finish.
     let c = client(Who::Admin);
@@ -156,14 +223,36 @@ async fn http2_stream_and_window_limits() {
     for _ in 0..400 {
         let c = c.clone();
         let url = kes.url("/v1/key/generate/k");
-        tasks.push(tokio::spawn(async move { c.post(url).body("{}").send().await.map(|r| r.status().as_u16()) }));
+        tasks.push(tokio::spawn(async move {
+            c.post(url)
+                .body("{}")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
     }
     for t in tasks {
-        assert_eq!(tokio::time::timeout(Duration::from_secs(60), t).await.unwrap().unwrap().unwrap(), 200);
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+            200
+        );
     }
     // A body larger than the stream window (1 MiB) arrives through flow control, and the body
     // limit answers it.
     let big = format!("{{\"plaintext\":\"{}\"}}", "A".repeat(3 << 20));
-    let r = send(&c, "POST", &kes.url("/v1/key/encrypt/k"), Some(big.into_bytes())).await;
-    assert_eq!((r.status, r.message()), (400, "invalid request body".into()));
+    let r = send(
+        &c,
+        "POST",
+        &kes.url("/v1/key/encrypt/k"),
+        Some(big.into_bytes()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "invalid request body".into())
+    );
 }

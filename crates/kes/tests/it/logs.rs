@@ -44,10 +44,18 @@ async fn audit_followers_get_one_event_per_request_in_order() {
         assert_eq!(send(&app, "POST", &kes.url(&path), None).await.status, 200);
         want.push((path, app_identity(), 200));
         let path = format!("/v1/key/generate/app-{i}");
-        assert_eq!(send(&app, "POST", &kes.url(&path), Some(b"{}".to_vec())).await.status, 200);
+        assert_eq!(
+            send(&app, "POST", &kes.url(&path), Some(b"{}".to_vec()))
+                .await
+                .status,
+            200
+        );
         want.push((path, app_identity(), 200));
         let path = format!("/v1/key/delete/app-{i}");
-        assert_eq!(send(&app, "DELETE", &kes.url(&path), None).await.status, 403);
+        assert_eq!(
+            send(&app, "DELETE", &kes.url(&path), None).await.status,
+            403
+        );
         want.push((path, app_identity(), 403));
         let path = format!("/v1/key/describe/missing-{i}");
         assert_eq!(send(&admin, "GET", &kes.url(&path), None).await.status, 404);
@@ -68,18 +76,38 @@ async fn audit_followers_get_one_event_per_request_in_order() {
 #[tokio::test]
 async fn error_followers_get_error_events() {
     let dir = tempfile::tempdir().unwrap();
-    let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), "log:\n  error: debug\n"));
-    let mut stream = client(Who::Admin).get(kes.url("/v1/log/error")).send().await.unwrap();
+    let kes = Kes::start(
+        dir.path(),
+        &config(&dir.path().join("keys"), "log:\n  error: debug\n"),
+    );
+    let mut stream = client(Who::Admin)
+        .get(kes.url("/v1/log/error"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stream.status(), 200);
     let other = client(Who::Other);
     for i in 0..3 {
-        assert_eq!(send(&other, "GET", &kes.url(&format!("/v1/key/describe/k{i}")), None).await.status, 403);
+        assert_eq!(
+            send(
+                &other,
+                "GET",
+                &kes.url(&format!("/v1/key/describe/k{i}")),
+                None
+            )
+            .await
+            .status,
+            403
+        );
     }
     let events = read_lines(&mut stream, 3, Duration::from_secs(10)).await;
     assert_eq!(events.len(), 3);
     for (i, e) in events.iter().enumerate() {
         let msg = e["message"].as_str().unwrap();
-        assert!(msg.contains(&format!("req.path=/v1/key/describe/k{i}")), "{msg}");
+        assert!(
+            msg.contains(&format!("req.path=/v1/key/describe/k{i}")),
+            "{msg}"
+        );
         assert!(msg.contains("not authorized"), "{msg}");
     }
 }
@@ -100,7 +128,11 @@ async fn a_stalled_follower_never_blocks_requests_and_learns_what_it_lost() {
         .http2_initial_connection_window_size(65_535)
         .build()
         .unwrap();
-    let mut stalled = stalled_client.get(kes.url("/v1/log/audit")).send().await.unwrap();
+    let mut stalled = stalled_client
+        .get(kes.url("/v1/log/audit"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stalled.status(), 200);
 
     // 10,000 requests from 16 concurrent workers, all of which must complete.
@@ -121,10 +153,16 @@ async fn a_stalled_follower_never_blocks_requests_and_learns_what_it_lost() {
     }
     let mut total = 0;
     for w in workers {
-        total += tokio::time::timeout(Duration::from_secs(300), w).await.unwrap().unwrap();
+        total += tokio::time::timeout(Duration::from_secs(300), w)
+            .await
+            .unwrap()
+            .unwrap();
     }
     assert_eq!(total, 10_000);
-    eprintln!("10,000 requests with a stalled follower: {:?}", started.elapsed());
+    eprintln!(
+        "10,000 requests with a stalled follower: {:?}",
+        started.elapsed()
+    );
 
     // The follower now reads: it learns how many events it lost.
     let mut dropped = 0u64;
@@ -148,35 +186,92 @@ async fn a_stalled_follower_never_blocks_requests_and_learns_what_it_lost() {
         }
     }
     assert!(dropped > 0);
-    assert!(seen + dropped <= 10_001 + 1, "seen {seen} dropped {dropped}");
+    assert!(
+        seen + dropped <= 10_001 + 1,
+        "seen {seen} dropped {dropped}"
+    );
 }
 
 #[tokio::test]
 async fn audit_log_on_stdout_and_no_secrets_in_any_output() {
     let dir = tempfile::tempdir().unwrap();
-    let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), "log:\n  audit: on\n  error: debug\n"));
+    let kes = Kes::start(
+        dir.path(),
+        &config(
+            &dir.path().join("keys"),
+            "log:\n  audit: on\n  error: debug\n",
+        ),
+    );
     let admin = client(Who::Admin);
     let key = [0x5au8; 32];
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/import/secret-key"), &json!({"key": B64.encode(key), "cipher": "AES256"})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/import/secret-key"),
+        &json!({"key": B64.encode(key), "cipher": "AES256"}),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let plaintext = b"the plaintext that must never be logged";
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/encrypt/secret-key"), &json!({"plaintext": B64.encode(plaintext)})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/encrypt/secret-key"),
+        &json!({"plaintext": B64.encode(plaintext)}),
+    )
+    .await;
     let ct = r.json()["ciphertext"].as_str().unwrap().to_owned();
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/generate/secret-key"), &json!({})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/generate/secret-key"),
+        &json!({}),
+    )
+    .await;
     let dek = r.json()["plaintext"].as_str().unwrap().to_owned();
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/decrypt/secret-key"), &json!({"ciphertext": ct})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/decrypt/secret-key"),
+        &json!({"ciphertext": ct}),
+    )
+    .await;
     assert_eq!(r.status, 200);
-    let r = send_json(&admin, "POST", &kes.url("/v1/key/decrypt/secret-key"), &json!({"ciphertext": "AAAA"})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/key/decrypt/secret-key"),
+        &json!({"ciphertext": "AAAA"}),
+    )
+    .await;
     assert_eq!(r.status, 400);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stdout = kes.stdout();
-    let events: Vec<Value> = stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
-    let paths: Vec<&str> = events.iter().map(|e| e["request"]["path"].as_str().unwrap()).collect();
-    for p in ["/v1/key/import/secret-key", "/v1/key/encrypt/secret-key", "/v1/key/generate/secret-key", "/v1/key/decrypt/secret-key"] {
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let paths: Vec<&str> = events
+        .iter()
+        .map(|e| e["request"]["path"].as_str().unwrap())
+        .collect();
+    for p in [
+        "/v1/key/import/secret-key",
+        "/v1/key/encrypt/secret-key",
+        "/v1/key/generate/secret-key",
+        "/v1/key/decrypt/secret-key",
+    ] {
         assert!(paths.contains(&p), "{p} not audited: {stdout}");
     }
     let all = format!("{stdout}{}", kes.stderr());
-    for secret in [B64.encode(key), B64.encode(plaintext), dek.clone(), ct.clone(), hex(&key)] {
+    for secret in [
+        B64.encode(key),
+        B64.encode(plaintext),
+        dek.clone(),
+        ct.clone(),
+        hex(&key),
+    ] {
         assert!(!all.contains(&secret), "secret found in output");
     }
     assert!(!all.contains("the plaintext"));

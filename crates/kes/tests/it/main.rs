@@ -22,3 +22,4 @@ mod proxy;
 mod replay;
 mod runtime;
 mod server;
+mod vault;

@@ -23,7 +23,10 @@ async fn request_counters_and_latency_histogram_move() {
     let get = || async {
         let r = send(&admin, "GET", &kes.url("/v1/metrics"), None).await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.content_type, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores");
+        assert_eq!(
+            r.content_type,
+            "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+        );
         scrape(&String::from_utf8(r.body).unwrap())
     };
     let before = get().await;
@@ -36,13 +39,35 @@ async fn request_counters_and_latency_histogram_move() {
     let ok = "kes_http_request_success{code=\"200\"}";
     // create + generate + the first scrape itself.
     assert_eq!(val(&after, ok) - val(&before, ok), 3.0);
-    assert_eq!(val(&after, "kes_http_request_error{code=\"404\"}") - val(&before, "kes_http_request_error{code=\"404\"}"), 1.0);
-    assert_eq!(val(&after, "kes_http_request_error{code=\"403\"}") - val(&before, "kes_http_request_error{code=\"403\"}"), 1.0);
+    assert_eq!(
+        val(&after, "kes_http_request_error{code=\"404\"}")
+            - val(&before, "kes_http_request_error{code=\"404\"}"),
+        1.0
+    );
+    assert_eq!(
+        val(&after, "kes_http_request_error{code=\"403\"}")
+            - val(&before, "kes_http_request_error{code=\"403\"}"),
+        1.0
+    );
     let count = "kes_http_response_time_count";
     assert_eq!(val(&after, count) - val(&before, count), 5.0);
-    assert_eq!(val(&after, "kes_http_response_time_bucket{le=\"+Inf\"}"), val(&after, count));
+    assert_eq!(
+        val(&after, "kes_http_response_time_bucket{le=\"+Inf\"}"),
+        val(&after, count)
+    );
     assert!(val(&after, "kes_http_response_time_sum") > val(&before, "kes_http_response_time_sum"));
-    for name in ["kes_http_request_active", "kes_system_up_time", "kes_system_num_cpu", "kes_system_num_cpu_used", "kes_system_num_threads", "kes_system_mem_heap_used", "kes_system_mem_stack_used", "kes_system_mem_heap_objects", "kes_log_audit_events", "kes_log_error_events"] {
+    for name in [
+        "kes_http_request_active",
+        "kes_system_up_time",
+        "kes_system_num_cpu",
+        "kes_system_num_cpu_used",
+        "kes_system_num_threads",
+        "kes_system_mem_heap_used",
+        "kes_system_mem_stack_used",
+        "kes_system_mem_heap_objects",
+        "kes_log_audit_events",
+        "kes_log_error_events",
+    ] {
         assert!(after.contains_key(name), "{name} missing");
     }
     assert!(val(&after, "kes_system_up_time") >= 0.0);

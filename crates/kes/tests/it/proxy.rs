@@ -29,12 +29,21 @@ async fn forwarded_certificates_from_listed_proxies_only() {
     // The proxy forwards app's certificate: the request has app's rights, no more.
     let as_app = |path: &str, method: &str| {
         proxy
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), kes.url(path))
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                kes.url(path),
+            )
             .header("X-Client-Cert", escaped_pem("app"))
             .header("X-Forwarded-For", "10.9.8.7, 10.0.0.1")
             .send()
     };
-    assert_eq!(as_app("/v1/key/describe/app-k", "GET").await.unwrap().status(), 200);
+    assert_eq!(
+        as_app("/v1/key/describe/app-k", "GET")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(as_app("/v1/key/list/*", "GET").await.unwrap().status(), 403);
     let r = as_app("/v1/identity/self/describe", "GET").await.unwrap();
     let v: serde_json::Value = r.json().await.unwrap();
@@ -42,7 +51,10 @@ async fn forwarded_certificates_from_listed_proxies_only() {
 
     // The proxy's own requests without the header are refused.
     let r = send(&proxy, "GET", &kes.url("/v1/status"), None).await;
-    assert_eq!((r.status, r.message()), (400, "no client certificate is present".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "no client certificate is present".into())
+    );
     let r = proxy
         .get(kes.url("/v1/status"))
         .header("X-Client-Cert", "not a certificate")

@@ -37,7 +37,9 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[tokio::test]
 async fn replay_recorded_vectors() {
-    let Some(data) = shared_testdata() else { return };
+    let Some(data) = shared_testdata() else {
+        return;
+    };
     let interop = data.join("kes-interop");
     let vectors: Value =
         serde_json::from_slice(&std::fs::read(interop.join("vectors.json")).unwrap()).unwrap();
@@ -60,8 +62,14 @@ async fn replay_recorded_vectors() {
     );
     let kes = Kes::start(dir.path(), &config);
     let root = certs.join("server.crt");
-    let admin = tls_client_config(Some((&certs.join("admin.crt"), &certs.join("admin.key"))), &root);
-    let app = tls_client_config(Some((&certs.join("app.crt"), &certs.join("app.key"))), &root);
+    let admin = tls_client_config(
+        Some((&certs.join("admin.crt"), &certs.join("admin.key"))),
+        &root,
+    );
+    let app = tls_client_config(
+        Some((&certs.join("app.crt"), &certs.join("app.key"))),
+        &root,
+    );
     let anonymous = tls_client_config(None, &root);
 
     let cases = vectors["cases"].as_array().unwrap();
@@ -88,7 +96,10 @@ async fn replay_recorded_vectors() {
         let want_status = case["status"].as_u64();
         let Some(want_status) = want_status else {
             // The recorded handshake failure of a client without certificate.
-            assert!(res.is_err(), "{ctx}: expected the TLS handshake to fail, got {res:?}");
+            assert!(
+                res.is_err(),
+                "{ctx}: expected the TLS handshake to fail, got {res:?}"
+            );
             checked += 1;
             continue;
         };
@@ -101,7 +112,11 @@ async fn replay_recorded_vectors() {
             && (path.starts_with("/v1/key/create/") || path.starts_with("/v1/key/import/"))
             && preexisting.iter().any(|k| k == name)
         {
-            assert_eq!((res.status, res.message()), (400, "key already exists".into()), "{ctx}");
+            assert_eq!(
+                (res.status, res.message()),
+                (400, "key already exists".into()),
+                "{ctx}"
+            );
             checked += 1;
             continue;
         }
@@ -111,7 +126,11 @@ async fn replay_recorded_vectors() {
             let v = res.json();
             assert_eq!(v["identity"], ids["app"], "{ctx}");
             assert_eq!(v["policy"], "app", "{ctx}");
-            assert_eq!(v["deny"], json!({"/v1/key/encrypt/vec-secret*": {}}), "{ctx}");
+            assert_eq!(
+                v["deny"],
+                json!({"/v1/key/encrypt/vec-secret*": {}}),
+                "{ctx}"
+            );
             checked += 1;
             continue;
         }
@@ -123,18 +142,30 @@ async fn replay_recorded_vectors() {
             assert_eq!(res.status, 200, "{ctx}");
             let prefix = pattern.trim_end_matches('*');
             let names: Vec<String> = serde_json::from_value(res.json()["names"].clone()).unwrap();
-            assert!(names.iter().all(|n| n.starts_with(prefix)), "{ctx}: {names:?}");
+            assert!(
+                names.iter().all(|n| n.starts_with(prefix)),
+                "{ctx}: {names:?}"
+            );
             if prefix == "vec-c" {
                 assert_eq!(names, ["vec-chacha", "vec-created"], "{ctx}");
             }
             if prefix == "vec-" {
-                assert_eq!(names, ["vec-aes", "vec-chacha", "vec-created", "vec-legacy"], "{ctx}");
+                assert_eq!(
+                    names,
+                    ["vec-aes", "vec-chacha", "vec-created", "vec-legacy"],
+                    "{ctx}"
+                );
             }
             checked += 1;
             continue;
         }
 
-        assert_eq!(res.status as u64, want_status, "{ctx}: {:?}", String::from_utf8_lossy(&res.body));
+        assert_eq!(
+            res.status as u64,
+            want_status,
+            "{ctx}: {:?}",
+            String::from_utf8_lossy(&res.body)
+        );
         if want_status == 301 {
             assert!(res.headers.get("location").is_some(), "{ctx}");
             checked += 1;
@@ -150,16 +181,41 @@ async fn replay_recorded_vectors() {
             checked += 1;
             continue;
         }
-        let req: Value = body.as_deref().map(|b| serde_json::from_slice(b).unwrap()).unwrap_or(Value::Null);
-        let got = if res.body.is_empty() { Value::Null } else { res.json() };
+        let req: Value = body
+            .as_deref()
+            .map(|b| serde_json::from_slice(b).unwrap())
+            .unwrap_or(Value::Null);
+        let got = if res.body.is_empty() {
+            Value::Null
+        } else {
+            res.json()
+        };
         if path.starts_with("/v1/key/encrypt/") {
             // Random ciphertext: it must decrypt through the server to the request plaintext.
-            let pt = decrypt(&kes, admin.clone(), name, &got["ciphertext"], &req["context"]).await;
+            let pt = decrypt(
+                &kes,
+                admin.clone(),
+                name,
+                &got["ciphertext"],
+                &req["context"],
+            )
+            .await;
             assert_eq!(pt, req["plaintext"], "{ctx}");
         } else if path.starts_with("/v1/key/generate/") {
             let plaintext = &got["plaintext"];
-            assert_eq!(B64.decode(plaintext.as_str().unwrap()).unwrap().len(), 32, "{ctx}");
-            let pt = decrypt(&kes, admin.clone(), name, &got["ciphertext"], &req["context"]).await;
+            assert_eq!(
+                B64.decode(plaintext.as_str().unwrap()).unwrap().len(),
+                32,
+                "{ctx}"
+            );
+            let pt = decrypt(
+                &kes,
+                admin.clone(),
+                name,
+                &got["ciphertext"],
+                &req["context"],
+            )
+            .await;
             assert_eq!(&pt, plaintext, "{ctx}");
         } else if path == "/version" {
             assert!(got["version"].is_string(), "{ctx}");
@@ -215,6 +271,11 @@ async fn decrypt(
     )
     .await
     .unwrap();
-    assert_eq!(res.status, 200, "decrypt {name}: {}", String::from_utf8_lossy(&res.body));
+    assert_eq!(
+        res.status,
+        200,
+        "decrypt {name}: {}",
+        String::from_utf8_lossy(&res.body)
+    );
     res.json()["plaintext"].clone()
 }

@@ -23,26 +23,68 @@ async fn runtime_policies_grant_exactly_their_permissions() {
     send(&admin, "POST", &kes.url("/v1/key/create/shared"), None).await;
 
     // Before: `other` is in no policy.
-    assert_eq!(send(&other, "GET", &kes.url("/v1/status"), None).await.status, 403);
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        403
+    );
 
     let ops = json!({"allow": ["/v1/status", "/v1/key/describe/*", "/v1/policy/assign/*"], "deny": ["/v1/key/describe/secret*"]});
     let r = send_json(&admin, "POST", &kes.url("/v1/policy/write/ops"), &ops).await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    let r = send_json(&admin, "POST", &kes.url("/v1/policy/assign/ops"), &json!({"identity": other_id})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/policy/assign/ops"),
+        &json!({"identity": other_id}),
+    )
+    .await;
     assert_eq!(r.status, 200);
 
     // Exactly the policy's permissions.
-    assert_eq!(send(&other, "GET", &kes.url("/v1/status"), None).await.status, 200);
-    assert_eq!(send(&other, "GET", &kes.url("/v1/key/describe/shared"), None).await.status, 200);
-    assert_eq!(send(&other, "GET", &kes.url("/v1/key/describe/secret1"), None).await.status, 403);
-    assert_eq!(send(&other, "POST", &kes.url("/v1/key/create/x"), None).await.status, 403);
-    assert_eq!(send(&other, "POST", &kes.url("/v1/key/generate/shared"), None).await.status, 403);
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/key/describe/shared"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/key/describe/secret1"), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        send(&other, "POST", &kes.url("/v1/key/create/x"), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        send(&other, "POST", &kes.url("/v1/key/generate/shared"), None)
+            .await
+            .status,
+        403
+    );
 
     // Reads show the runtime state with who made it.
     let r = send(&admin, "GET", &kes.url("/v1/policy/read/ops"), None).await;
     assert_eq!(r.json()["allow"]["/v1/status"], json!({}));
     assert_eq!(r.json()["created_by"], crate::harness::admin_identity());
-    let r = send(&admin, "GET", &kes.url(&format!("/v1/identity/describe/{other_id}")), None).await;
+    let r = send(
+        &admin,
+        "GET",
+        &kes.url(&format!("/v1/identity/describe/{other_id}")),
+        None,
+    )
+    .await;
     assert_eq!(r.json()["policy"], "ops");
     let r = send(&admin, "GET", &kes.url("/v1/policy/list/*"), None).await;
     assert_eq!(r.json()["names"], json!(["app", "ops"]));
@@ -50,55 +92,165 @@ async fn runtime_policies_grant_exactly_their_permissions() {
     assert_eq!(r.json()["policy"], "ops");
 
     // The original's refusals.
-    let r = send_json(&admin, "POST", &kes.url("/v1/policy/assign/ops"), &json!({"identity": crate::harness::admin_identity()})).await;
-    assert_eq!((r.status, r.message()), (400, "cannot assign policy to system admin".into()));
-    let r = send_json(&admin, "POST", &kes.url("/v1/policy/assign/ops"), &json!({"identity": ""})).await;
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/policy/assign/ops"),
+        &json!({"identity": crate::harness::admin_identity()}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "cannot assign policy to system admin".into())
+    );
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/policy/assign/ops"),
+        &json!({"identity": ""}),
+    )
+    .await;
     assert_eq!((r.status, r.message()), (400, "identity is unknown".into()));
-    let r = send_json(&admin, "POST", &kes.url("/v1/policy/assign/nope"), &json!({"identity": "abc"})).await;
-    assert_eq!((r.status, r.message()), (404, "policy does not exist".into()));
-    let r = send_json(&other, "POST", &kes.url("/v1/policy/assign/ops"), &json!({"identity": other_id})).await;
-    assert_eq!((r.status, r.message()), (403, "identity cannot assign policy to itself".into()));
+    let r = send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/policy/assign/nope"),
+        &json!({"identity": "abc"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (404, "policy does not exist".into())
+    );
+    let r = send_json(
+        &other,
+        "POST",
+        &kes.url("/v1/policy/assign/ops"),
+        &json!({"identity": other_id}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (403, "identity cannot assign policy to itself".into())
+    );
     let r = send(&admin, "DELETE", &kes.url("/v1/policy/delete/nope"), None).await;
-    assert_eq!((r.status, r.message()), (404, "policy does not exist".into()));
-    let r = send(&admin, "DELETE", &kes.url("/v1/identity/forget/unknown"), None).await;
-    assert_eq!((r.status, r.message()), (404, "identity does not exist".into()));
+    assert_eq!(
+        (r.status, r.message()),
+        (404, "policy does not exist".into())
+    );
+    let r = send(
+        &admin,
+        "DELETE",
+        &kes.url("/v1/identity/forget/unknown"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (404, "identity does not exist".into())
+    );
 
     // Moving the identity (older route) removes the first policy's permissions.
-    let r = send(&admin, "POST", &kes.url(&format!("/v1/identity/assign/app/{other_id}")), None).await;
+    let r = send(
+        &admin,
+        "POST",
+        &kes.url(&format!("/v1/identity/assign/app/{other_id}")),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
-    assert_eq!(send(&other, "GET", &kes.url("/v1/key/describe/shared"), None).await.status, 403);
-    assert_eq!(send(&other, "POST", &kes.url("/v1/key/create/app-other"), None).await.status, 200);
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/key/describe/shared"), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        send(&other, "POST", &kes.url("/v1/key/create/app-other"), None)
+            .await
+            .status,
+        200
+    );
 
     // Deleting a policy removes its identities' access (config policies too, until restart).
     let r = send(&admin, "DELETE", &kes.url("/v1/policy/delete/app"), None).await;
     assert_eq!(r.status, 200);
-    assert_eq!(send(&other, "POST", &kes.url("/v1/key/create/app-x"), None).await.status, 403);
-    assert_eq!(send(&client(Who::App), "GET", &kes.url("/v1/status"), None).await.status, 403);
-    let r = send(&admin, "GET", &kes.url(&format!("/v1/identity/describe/{other_id}")), None).await;
+    assert_eq!(
+        send(&other, "POST", &kes.url("/v1/key/create/app-x"), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        403
+    );
+    let r = send(
+        &admin,
+        "GET",
+        &kes.url(&format!("/v1/identity/describe/{other_id}")),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 404);
 
     // After a restart the runtime state is gone and the config state is back.
     drop(kes);
     let kes = Kes::start(dir.path(), &cfg);
     let r = send(&admin, "GET", &kes.url("/v1/policy/read/ops"), None).await;
-    assert_eq!((r.status, r.message()), (404, "policy does not exist".into()));
-    assert_eq!(send(&client(Who::App), "GET", &kes.url("/v1/status"), None).await.status, 200);
-    assert_eq!(send(&other, "GET", &kes.url("/v1/status"), None).await.status, 403);
+    assert_eq!(
+        (r.status, r.message()),
+        (404, "policy does not exist".into())
+    );
+    assert_eq!(
+        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test]
 async fn runtime_routes_are_authorized_through_policies() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "  assigner:\n    allow:\n    - /v1/identity/assign/app/*\n    identities:\n    - IDENTITY\n";
-    let cfg = config(&dir.path().join("keys"), "")
-        .replace("keystore:\n", &format!("{}keystore:\n", extra.replace("IDENTITY", &other_id())));
+    let cfg = config(&dir.path().join("keys"), "").replace(
+        "keystore:\n",
+        &format!("{}keystore:\n", extra.replace("IDENTITY", &other_id())),
+    );
     let kes = Kes::start(dir.path(), &cfg);
     let other = client(Who::Other);
-    let r = send(&other, "POST", &kes.url("/v1/identity/assign/app/abcdef"), None).await;
+    let r = send(
+        &other,
+        "POST",
+        &kes.url("/v1/identity/assign/app/abcdef"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
-    let r = send(&other, "POST", &kes.url("/v1/identity/assign/assigner/abcdef"), None).await;
+    let r = send(
+        &other,
+        "POST",
+        &kes.url("/v1/identity/assign/assigner/abcdef"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 403);
-    let r = send_json(&other, "POST", &kes.url("/v1/policy/write/evil"), &json!({"allow": ["*"]})).await;
+    let r = send_json(
+        &other,
+        "POST",
+        &kes.url("/v1/policy/write/evil"),
+        &json!({"allow": ["*"]}),
+    )
+    .await;
     assert_eq!(r.status, 403);
 }
 
@@ -109,12 +261,35 @@ async fn reload_keeps_runtime_changes_the_file_does_not_contradict() {
     let kes = Kes::start(dir.path(), &config(&ks, ""));
     let admin = client(Who::Admin);
     let other = client(Who::Other);
-    send_json(&admin, "POST", &kes.url("/v1/policy/write/rt"), &json!({"allow": ["/v1/status"]})).await;
-    send_json(&admin, "POST", &kes.url("/v1/policy/assign/rt"), &json!({"identity": other_id()})).await;
+    send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/policy/write/rt"),
+        &json!({"allow": ["/v1/status"]}),
+    )
+    .await;
+    send_json(
+        &admin,
+        "POST",
+        &kes.url("/v1/policy/assign/rt"),
+        &json!({"identity": other_id()}),
+    )
+    .await;
     // Forget the file's app identity at runtime.
-    let r = send(&admin, "DELETE", &kes.url(&format!("/v1/identity/delete/{}", app_identity())), None).await;
+    let r = send(
+        &admin,
+        "DELETE",
+        &kes.url(&format!("/v1/identity/delete/{}", app_identity())),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
-    assert_eq!(send(&client(Who::App), "GET", &kes.url("/v1/status"), None).await.status, 403);
+    assert_eq!(
+        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        403
+    );
     kes.signal("HUP");
     let mut ok = false;
     for _ in 0..50 {
@@ -126,7 +301,17 @@ async fn reload_keeps_runtime_changes_the_file_does_not_contradict() {
     }
     assert!(ok, "{}", kes.stderr());
     // Kept: the runtime policy and assignment the file does not name.
-    assert_eq!(send(&other, "GET", &kes.url("/v1/status"), None).await.status, 200);
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        200
+    );
     // Discarded: the change to an identity the file assigns.
-    assert_eq!(send(&client(Who::App), "GET", &kes.url("/v1/status"), None).await.status, 200);
+    assert_eq!(
+        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        200
+    );
 }

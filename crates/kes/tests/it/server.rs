@@ -26,12 +26,21 @@ async fn dev_mode_prints_a_working_admin_api_key() {
         .unwrap();
     let r = send(&http, "POST", &kes.url("/v1/key/create/dev-key"), None).await;
     assert_eq!(r.status, 200);
-    let r = send(&http, "POST", &kes.url("/v1/key/generate/dev-key"), Some(b"{}".to_vec())).await;
+    let r = send(
+        &http,
+        "POST",
+        &kes.url("/v1/key/generate/dev-key"),
+        Some(b"{}".to_vec()),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let r = send(&http, "GET", &kes.url("/v1/identity/self/describe"), None).await;
     assert_eq!(r.json()["admin"], true);
     // Another API key is not the admin.
-    let other = kes_crypto::ApiKey::generate().unwrap().client_certificate().unwrap();
+    let other = kes_crypto::ApiKey::generate()
+        .unwrap()
+        .client_certificate()
+        .unwrap();
     let mut pem = other.cert_pem.clone().into_bytes();
     pem.extend_from_slice(other.key_pem.as_bytes());
     let http = reqwest::Client::builder()
@@ -65,7 +74,10 @@ fn config_errors_are_reported_with_locations_and_exit_non_zero() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let out = std::process::Command::new(kes_bin()).args(["server"]).output().unwrap();
+    let out = std::process::Command::new(kes_bin())
+        .args(["server"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -73,8 +85,17 @@ fn config_errors_are_reported_with_locations_and_exit_non_zero() {
 async fn declared_keys_are_created_at_startup() {
     let dir = tempfile::tempdir().unwrap();
     let ks = dir.path().join("keys");
-    let kes = Kes::start(dir.path(), &config(&ks, "keys:\n- name: boot-key\n- name: other-key\n"));
-    let r = send(&client(Who::Admin), "GET", &kes.url("/v1/key/describe/boot-key"), None).await;
+    let kes = Kes::start(
+        dir.path(),
+        &config(&ks, "keys:\n- name: boot-key\n- name: other-key\n"),
+    );
+    let r = send(
+        &client(Who::Admin),
+        "GET",
+        &kes.url("/v1/key/describe/boot-key"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["created_by"], crate::harness::admin_identity());
     let before = std::fs::read(ks.join("boot-key")).unwrap();
@@ -93,9 +114,8 @@ async fn sighup_reloads_policies_and_keeps_connections() {
     let r = send(&other, "GET", &kes.url("/v1/status"), None).await;
     assert_eq!(r.status, 403);
     let other_id = crate::harness::identity_of(&pki().join("other.crt"));
-    let extra = format!(
-        "  ops:\n    allow:\n    - /v1/status\n    identities:\n    - {other_id}\n"
-    );
+    let extra =
+        format!("  ops:\n    allow:\n    - /v1/status\n    identities:\n    - {other_id}\n");
     let cfg = config(&ks, "").replace("keystore:\n", &format!("{extra}keystore:\n"));
     std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
     kes.signal("HUP");
@@ -103,7 +123,9 @@ async fn sighup_reloads_policies_and_keeps_connections() {
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         // The same client (and connection pool) keeps working across the reload.
-        status = send(&other, "GET", &kes.url("/v1/status"), None).await.status;
+        status = send(&other, "GET", &kes.url("/v1/status"), None)
+            .await
+            .status;
         if status == 200 {
             break;
         }
@@ -113,8 +135,17 @@ async fn sighup_reloads_policies_and_keeps_connections() {
     std::fs::write(dir.path().join("config.yml"), "admin: [").unwrap();
     kes.signal("HUP");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(send(&other, "GET", &kes.url("/v1/status"), None).await.status, 200);
-    assert!(kes.stderr().contains("failed to reload"), "{}", kes.stderr());
+    assert_eq!(
+        send(&other, "GET", &kes.url("/v1/status"), None)
+            .await
+            .status,
+        200
+    );
+    assert!(
+        kes.stderr().contains("failed to reload"),
+        "{}",
+        kes.stderr()
+    );
 }
 
 #[tokio::test]
@@ -122,7 +153,9 @@ async fn sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), ""));
     kes.signal("TERM");
-    let status = kes.wait_exit(Duration::from_secs(10)).expect("server did not exit");
+    let status = kes
+        .wait_exit(Duration::from_secs(10))
+        .expect("server did not exit");
     assert!(status.success(), "{status}");
 }
 
@@ -132,7 +165,12 @@ async fn sighup_reloads_the_tls_certificate_and_the_admin() {
     let ks = dir.path().join("keys");
     let cfg = config(&ks, "");
     let kes = Kes::start(dir.path(), &cfg);
-    assert_eq!(send(&client(Who::Admin), "GET", &kes.url("/v1/key/list/*"), None).await.status, 200);
+    assert_eq!(
+        send(&client(Who::Admin), "GET", &kes.url("/v1/key/list/*"), None)
+            .await
+            .status,
+        200
+    );
 
     // A new self-signed server certificate for 127.0.0.1, and the app as the new admin.
     let key = kes_crypto::ApiKey::generate().unwrap();
@@ -149,10 +187,19 @@ async fn sighup_reloads_the_tls_certificate_and_the_admin() {
     let admin_id = crate::harness::admin_identity();
     let app_id = crate::harness::app_identity();
     let new_cfg = cfg
-        .replace(&pki().join("server.crt").display().to_string(), &dir.path().join("new.crt").display().to_string())
-        .replace(&pki().join("server.key").display().to_string(), &dir.path().join("new.key").display().to_string())
+        .replace(
+            &pki().join("server.crt").display().to_string(),
+            &dir.path().join("new.crt").display().to_string(),
+        )
+        .replace(
+            &pki().join("server.key").display().to_string(),
+            &dir.path().join("new.key").display().to_string(),
+        )
         .replace(&format!("    - {app_id}\n"), "")
-        .replace(&format!("identity: {admin_id}"), &format!("identity: {app_id}"));
+        .replace(
+            &format!("identity: {admin_id}"),
+            &format!("identity: {app_id}"),
+        );
     std::fs::write(dir.path().join("config.yml"), new_cfg).unwrap();
     kes.signal("HUP");
     for _ in 0..50 {
@@ -161,10 +208,20 @@ async fn sighup_reloads_the_tls_certificate_and_the_admin() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(kes.stderr().contains("configuration reloaded"), "{}", kes.stderr());
+    assert!(
+        kes.stderr().contains("configuration reloaded"),
+        "{}",
+        kes.stderr()
+    );
 
     // New connections get the new certificate: a client trusting only the old CA fails...
-    assert!(client(Who::Admin).get(kes.url("/version")).send().await.is_err());
+    assert!(
+        client(Who::Admin)
+            .get(kes.url("/version"))
+            .send()
+            .await
+            .is_err()
+    );
     // ...and one trusting the new certificate works, with the new admin.
     let trusting = |who: &str| {
         let mut pem = std::fs::read(pki().join(format!("{who}.crt"))).unwrap();
@@ -187,18 +244,27 @@ async fn memory_is_locked_and_core_dumps_are_off() {
     let dir = tempfile::tempdir().unwrap();
     let ks = dir.path().join("keys");
     let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false);
     let started = Kes::try_start(dir.path(), &config(&ks, "mlock: required\n"), &[]);
     if !root {
         // Without the privilege, `required` refuses to start with a reason.
-        let err = started.err().expect("mlock: required started without privilege");
+        let err = started
+            .err()
+            .expect("mlock: required started without privilege");
         assert!(err.contains("failed to lock memory"), "{err}");
         eprintln!("skipped the locked-memory checks: not root");
         return;
     }
     let kes = started.unwrap();
-    assert!(kes.stderr().contains("MLock       enabled"), "{}", kes.stderr());
+    assert!(
+        kes.stderr().contains("MLock       enabled"),
+        "{}",
+        kes.stderr()
+    );
     let status = std::fs::read_to_string(format!("/proc/{}/status", kes.pid())).unwrap();
     let locked_kb: u64 = status
         .lines()
@@ -208,10 +274,17 @@ async fn memory_is_locked_and_core_dumps_are_off() {
         .unwrap();
     assert!(locked_kb > 0, "{status}");
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", kes.pid())).unwrap();
-    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
     assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
     drop(kes);
     // `mlock: off` runs without locking.
     let kes = Kes::start(dir.path(), &config(&ks, "mlock: off\n"));
-    assert!(kes.stderr().contains("MLock       disabled"), "{}", kes.stderr());
+    assert!(
+        kes.stderr().contains("MLock       disabled"),
+        "{}",
+        kes.stderr()
+    );
 }
