@@ -52,7 +52,9 @@ done
 
 # Let the phase warm up (or the phase before it end), then sample the server for 10 s.
 sleep "$delay"
-perf record -F 1999 -g -p "$pid" -o "$out/perf.data" -- sleep 10 >&2 2>"$out/perf-record.log"
+# DWARF call graphs: the release binary has no frame pointers, but its unwind tables suffice.
+perf record -F 499 --call-graph dwarf,32768 -p "$pid" -o "$out/perf.data" -- sleep 10 \
+  >"$out/perf-record.log" 2>&1
 # The rest of the run is not needed; the server dies with the benchmark.
 kill "$bench_pid" 2>/dev/null || true
 wait "$bench_pid" 2>/dev/null || true
@@ -61,6 +63,8 @@ fi
 
 perf report -i "$out/perf.data" --no-children --sort symbol --stdio -g none \
   --percent-limit 0 2>/dev/null >"$out/symbols.txt"
+perf report -i "$out/perf.data" --children --sort symbol --stdio -g none \
+  --percent-limit 0.5 2>/dev/null >"$out/inclusive.txt"
 
 # Sum the self time of every symbol into a group. On loopback the sender's write also runs the
 # receiver's TCP input path (softirq) and wakes the receiving thread, so "TCP/IP" includes the
@@ -81,7 +85,10 @@ awk '
       else g = "kernel: syscall entry/exit, vfs, other"
     }
     else if (sym ~ /aws_lc.*(aes|gcm|ghash|gfmul|gmult|chacha|poly1305)|aead_aes_gcm|aes_hw_|aesni_|gcm_/) g = "TLS record encryption (aws-lc AES-GCM)"
-    else if (sym ~ /aws_lc|ring_core|x25519|ed25519|curve25519|fiat_/) g = "TLS handshake crypto (aws-lc)"
+    else if (sym ~ /aws_lc.*(sha512|sha384|SHA384|SHA512)/) g = "TLS handshake: SHA-384 (transcript, HKDF; aws-lc nohw on AMD)"
+    else if (sym ~ /^L?(curve25519|x25519)|x25519/) g = "TLS handshake: X25519 key exchange"
+    else if (sym ~ /^L?edwards25519|ed25519/) g = "TLS handshake: Ed25519 sign and verify"
+    else if (sym ~ /aws_lc|ring_core|fiat_/) g = "TLS other crypto (aws-lc: HMAC, tickets, RNG)"
     else if (sym ~ /rustls/) g = "TLS framing (rustls)"
     else if (sym ~ /x509|der_parser|asn1_rs|nom::/) g = "certificate parsing (x509-parser)"
     else if (sym ~ /aes::|aes_gcm|ghash|polyval|chacha20|poly1305|kes_crypto::aead/) g = "KES sealing (RustCrypto AES-GCM / ChaCha20)"
@@ -105,7 +112,11 @@ echo "== server CPU by group ($op, 16 connections)"
 cat "$out/groups.txt"
 echo
 echo "== top 40 symbols (self time)"
-grep -E '^ *[0-9.]+%' "$out/symbols.txt" | head -n 40
+grep -E '^ *[0-9.]+%' "$out/symbols.txt" | sed 's/ *- *- *$//' | head -n 40
+echo
+echo "== top 60 user-space frames (inclusive time: the frame and everything it called)"
+grep -E '^ *[0-9.]+%' "$out/inclusive.txt" | grep -F '[.]' | sed 's/ *- *- *$//' | cut -c1-180 \
+  | head -n 60
 echo
 grep -F "$phase" "$out/kes-bench.log" || true
-echo "full reports: $out/symbols.txt, $out/groups.txt; perf data: $out/perf.data"
+echo "full reports: $out/groups.txt, $out/symbols.txt, $out/inclusive.txt; perf data: $out/perf.data"

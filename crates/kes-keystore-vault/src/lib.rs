@@ -4,12 +4,13 @@
 //! like the key, optionally wrapped by a transit key, optionally in a Vault namespace and under
 //! a prefix. The store logs in with AppRole or a Kubernetes service account (or uses a token it
 //! is given), renews its token before it expires and logs in again when renewal is no longer
-//! possible ([`auth`](crate::auth)), checks Vault's health every `status.ping`, retries
+//! possible (see docs/vault.md), checks Vault's health every `status.ping`, retries
 //! transient failures with backoff, and fails over between the endpoints of a Vault cluster.
 //!
 //! What it must never do: overwrite a stored key; put a Vault token, an AppRole secret, a JWT
 //! or a stored value into an error, a log line or a `Debug` output (errors name the Vault
-//! path, the endpoint and the HTTP status); keep secret bytes in memory that is not wiped.
+//! path, the endpoint and the HTTP status); hold secret bytes in buffers of its own that are
+//! not wiped on drop (copies the HTTP and TLS stack makes internally are beyond its reach).
 //!
 //! Create on K/V v2 is a check-and-set write with `cas = 0`, which Vault performs atomically:
 //! of any number of concurrent creates of one name, on any number of KES servers, exactly one
