@@ -53,14 +53,47 @@ pub enum Who {
     App,
 }
 
-/// A rustls client configuration for the test PKI: trusts `ca.crt`, presents `<who>.crt`.
-/// Without `resumption` every connection makes a full handshake.
-pub fn client_config(pki: &Path, who: Who, resumption: bool) -> Result<Arc<rustls::ClientConfig>> {
+/// The TLS 1.3 cipher suites the load generator offers, in order of preference. The server
+/// follows the client's preference, and the suite decides the handshake's hash (SHA-256 or
+/// SHA-384), so this changes the server's cost per handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Suites {
+    /// Go's order on CPUs with AES instructions (what MinIO and other Go clients send):
+    /// AES-128-GCM-SHA256, ChaCha20-Poly1305-SHA256, AES-256-GCM-SHA384.
+    Go,
+    /// rustls' default order: AES-256-GCM-SHA384, AES-128-GCM-SHA256, ChaCha20-Poly1305-SHA256.
+    Rustls,
+}
+
+/// A rustls client configuration for the test PKI: trusts `ca.crt`, presents `<who>.crt`,
+/// offers `suites`. Without `resumption` every connection makes a full handshake.
+pub fn client_config(
+    pki: &Path,
+    who: Who,
+    resumption: bool,
+    suites: Suites,
+) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::crypto::aws_lc_rs::cipher_suite as cs;
     let name = match who {
         Who::Admin => "admin",
         Who::App => "app",
     };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if suites == Suites::Go {
+        let first = [
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+        ];
+        let rest = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| !first.contains(s))
+            .copied();
+        provider.cipher_suites = first.into_iter().chain(rest).collect();
+    }
+    let provider = Arc::new(provider);
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_file(pki.join("ca.crt")).context("reading ca.crt")?)?;
     let cert = CertificateDer::from_pem_file(pki.join(format!("{name}.crt")))
@@ -86,6 +119,8 @@ pub struct Conn {
     pub kind: Option<HandshakeKind>,
     /// The key exchange group of the handshake.
     pub kx: Option<String>,
+    /// The negotiated cipher suite.
+    pub suite: Option<String>,
 }
 
 impl Conn {
@@ -106,6 +141,9 @@ impl Conn {
             let kx = state
                 .negotiated_key_exchange_group()
                 .map(|g| format!("{:?}", g.name()));
+            let suite = state
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()));
             let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
                 .await
                 .context("HTTP handshake")?;
@@ -117,6 +155,7 @@ impl Conn {
                 task,
                 kind,
                 kx,
+                suite,
             })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, setup)
@@ -394,6 +433,8 @@ pub struct PhaseEnv<'a> {
     pub pki: &'a Path,
     /// Whether the server has audit logging on.
     pub audit: bool,
+    /// The cipher suites the client offers.
+    pub suites: Suites,
     /// How long to wait for a quiet machine before a phase (zero: don't).
     pub quiet_wait: Duration,
 }
@@ -460,6 +501,8 @@ pub struct PhaseResult {
     pub handshakes_resumed: u64,
     /// Key exchange group of the workers' handshakes.
     pub kx_group: Option<String>,
+    /// TLS cipher suite of the workers' connections.
+    pub tls_suite: Option<String>,
 }
 
 const WARMUP: u8 = 0;
@@ -475,6 +518,7 @@ struct WorkerStats {
     full: u64,
     resumed: u64,
     kx: Option<String>,
+    suite: Option<String>,
 }
 
 impl WorkerStats {
@@ -489,6 +533,7 @@ impl WorkerStats {
             full: 0,
             resumed: 0,
             kx: None,
+            suite: None,
         })
     }
 
@@ -511,6 +556,9 @@ impl WorkerStats {
         if self.kx.is_none() {
             self.kx = other.kx;
         }
+        if self.suite.is_none() {
+            self.suite = other.suite;
+        }
         Ok(())
     }
 }
@@ -518,8 +566,8 @@ impl WorkerStats {
 /// Runs one phase and returns its figures.
 pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResult> {
     let resumption = spec.mode != Mode::NewConnFull;
-    let config = client_config(env.pki, spec.who, resumption)?;
-    let idle_config = client_config(env.pki, spec.who, false)?;
+    let config = client_config(env.pki, spec.who, resumption, env.suites)?;
+    let idle_config = client_config(env.pki, spec.who, false, env.suites)?;
     let idle = open_many(env.addr, &idle_config, spec.idle, Some(&spec.workload))
         .await
         .context("opening the idle connections")?;
@@ -672,6 +720,7 @@ fn summarize(spec: &PhaseSpec, env: &PhaseEnv<'_>, total: &WorkerStats, w: Windo
         handshakes_full: total.full,
         handshakes_resumed: total.resumed,
         kx_group: total.kx.clone(),
+        tls_suite: total.suite.clone(),
     }
 }
 
@@ -745,11 +794,11 @@ async fn new_conn_worker(
         let result = async {
             let mut conn = Conn::open(addr, Arc::clone(&config)).await?;
             conn.send(workload.request(key, true)).await?;
-            Ok::<_, anyhow::Error>((conn.kind, conn.kx.take()))
+            Ok::<_, anyhow::Error>((conn.kind, conn.kx.take(), conn.suite.take()))
         }
         .await;
         match result {
-            Ok((kind, kx)) => {
+            Ok((kind, kx, suite)) => {
                 if control.load(Ordering::Relaxed) == MEASURE {
                     match kind {
                         Some(HandshakeKind::Resumed) => stats.resumed += 1,
@@ -758,6 +807,7 @@ async fn new_conn_worker(
                 }
                 if stats.kx.is_none() {
                     stats.kx = kx;
+                    stats.suite = suite;
                 }
                 record(&mut stats, &control, started);
                 consecutive_errors = 0;
@@ -786,8 +836,9 @@ pub async fn sealed_data_key(
     let reply = conn.send(generate.request(key, false)).await?;
     let json: serde_json::Value = serde_json::from_slice(&reply).context("generate reply")?;
     let field = |name: &str| -> Result<Vec<u8>> {
-        let text = json[name]
-            .as_str()
+        let text = json
+            .get(name)
+            .and_then(serde_json::Value::as_str)
             .with_context(|| format!("generate reply has no {name}"))?;
         B64.decode(text)
             .with_context(|| format!("generate reply: bad base64 in {name}"))
@@ -797,8 +848,9 @@ pub async fn sealed_data_key(
     let decrypt = Workload::new(Op::Decrypt, Keys::One(key), Some(&ciphertext))?;
     let reply = conn.send(decrypt.request(key, false)).await?;
     let json: serde_json::Value = serde_json::from_slice(&reply).context("decrypt reply")?;
-    let opened = json["plaintext"]
-        .as_str()
+    let opened = json
+        .get("plaintext")
+        .and_then(serde_json::Value::as_str)
         .and_then(|t| B64.decode(t).ok())
         .context("decrypt reply has no plaintext")?;
     if opened != plaintext || plaintext.len() != 32 {
@@ -870,9 +922,18 @@ mod tests {
     #[test]
     fn client_configs_load_the_test_pki() {
         let pki = crate::server::repo_root().join("testdata/pki");
-        let resuming = client_config(&pki, Who::Admin, true).unwrap();
+        let resuming = client_config(&pki, Who::Admin, true, Suites::Go).unwrap();
         assert!(resuming.client_auth_cert_resolver.has_certs());
-        let fresh = client_config(&pki, Who::App, false).unwrap();
+        let first = |c: &rustls::ClientConfig| c.crypto_provider().cipher_suites[0].suite();
+        assert_eq!(
+            first(&resuming),
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+        let fresh = client_config(&pki, Who::App, false, Suites::Rustls).unwrap();
         assert_eq!(fresh.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(first(&fresh), rustls::CipherSuite::TLS13_AES_256_GCM_SHA384);
+        // Reordering keeps every suite of the provider.
+        let n = |c: &rustls::ClientConfig| c.crypto_provider().cipher_suites.len();
+        assert_eq!(n(&resuming), n(&fresh));
     }
 }

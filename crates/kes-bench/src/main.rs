@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, ValueEnum};
 
-use crate::load::{Keys, Mode, Op, PhaseEnv, PhaseResult, PhaseSpec, Who, Workload};
+use crate::load::{Keys, Mode, Op, PhaseEnv, PhaseResult, PhaseSpec, Suites, Who, Workload};
 use crate::server::{ConfigSpec, Server};
 
 /// Upper bound of a key sweep (reading every key into the cache once).
@@ -84,6 +84,10 @@ struct Args {
     /// Measured seconds of each phase.
     #[arg(long, default_value_t = 3.0)]
     measure: f64,
+    /// The TLS 1.3 cipher suites the load generator offers (the server follows the client's
+    /// order): `go` as MinIO and other Go clients, or rustls' default order.
+    #[arg(long, value_enum, default_value_t = Suites::Go)]
+    suites: Suites,
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     client_threads: u16,
@@ -215,9 +219,10 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
         tick,
         pki,
         audit: false,
+        suites: args.suites,
         quiet_wait,
     };
-    let admin_tls = load::client_config(pki, Who::Admin, false)?;
+    let admin_tls = load::client_config(pki, Who::Admin, false, args.suites)?;
     let ciphertext = load::sealed_data_key(srv.addr, Arc::clone(&admin_tls), 0).await?;
     let generate = Workload::new(Op::Generate, Keys::One(0), None)?;
 
@@ -346,6 +351,7 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
             tick,
             pki,
             audit: true,
+            suites: args.suites,
             quiet_wait,
         };
         let mut s = spec(
@@ -438,6 +444,7 @@ fn finish(
         machine: report::Machine::detect(),
         revision,
         client_threads: usize::from(args.client_threads),
+        client_suites: args.suites,
         phases,
         targets,
     };

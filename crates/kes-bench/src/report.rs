@@ -99,6 +99,8 @@ pub struct Report {
     pub revision: Option<String>,
     /// Client (load generator) runtime threads.
     pub client_threads: usize,
+    /// The cipher suite order the client offered.
+    pub client_suites: crate::load::Suites,
     /// Every phase, in order.
     pub phases: Vec<PhaseResult>,
     /// The issue's targets.
@@ -188,8 +190,17 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "Machine: {} cores ({}), {:.1} GB RAM, Linux {}, {}; load generator: {} runtime threads \
-         on the same machine.\n",
-        m.cores, m.cpu, m.memory_gb, m.kernel, m.rustc, report.client_threads
+         on the same machine, offering TLS 1.3 suites in {} order.\n",
+        m.cores,
+        m.cpu,
+        m.memory_gb,
+        m.kernel,
+        m.rustc,
+        report.client_threads,
+        match report.client_suites {
+            crate::load::Suites::Go => "Go's",
+            crate::load::Suites::Rustls => "rustls'",
+        }
     );
     let _ = writeln!(out, "Command: `{}`", report.command);
     if let Some(rev) = &report.revision {
@@ -237,11 +248,12 @@ pub fn markdown(report: &Report) -> String {
         for p in handshakes {
             let _ = writeln!(
                 out,
-                "- {}: {} full and {} resumed handshakes in the window, key exchange {}.",
+                "- {}: {} full and {} resumed handshakes in the window, key exchange {}, {}.",
                 p.name,
                 p.handshakes_full,
                 p.handshakes_resumed,
-                p.kx_group.as_deref().unwrap_or("unknown")
+                p.kx_group.as_deref().unwrap_or("unknown"),
+                p.tls_suite.as_deref().unwrap_or("unknown suite")
             );
         }
     }
@@ -357,6 +369,7 @@ mod tests {
             handshakes_full: 0,
             handshakes_resumed: 0,
             kx_group: None,
+            tls_suite: None,
         }
     }
 
@@ -395,6 +408,7 @@ mod tests {
             machine: Machine::detect(),
             revision: None,
             client_threads: 2,
+            client_suites: crate::load::Suites::Go,
             targets: targets(&phases, "idle"),
             phases,
         };

@@ -50,12 +50,13 @@ pub fn build_release(root: &Path) -> Result<PathBuf> {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let is_kes_bin = msg["reason"] == "compiler-artifact"
-            && msg["target"]["name"] == "kes"
-            && msg["target"]["kind"]
-                .as_array()
+        let field = |pointer: &str| msg.pointer(pointer);
+        let is_kes_bin = field("/reason").is_some_and(|r| r == "compiler-artifact")
+            && field("/target/name").is_some_and(|n| n == "kes")
+            && field("/target/kind")
+                .and_then(serde_json::Value::as_array)
                 .is_some_and(|k| k.iter().any(|k| k == "bin"));
-        if is_kes_bin && let Some(exe) = msg["executable"].as_str() {
+        if is_kes_bin && let Some(exe) = field("/executable").and_then(serde_json::Value::as_str) {
             return Ok(PathBuf::from(exe));
         }
     }

@@ -53,21 +53,33 @@ fn hmac_record() -> KeyVersion {
 #[bench::chacha20(args = (KeyType::ChaCha20), setup = key)]
 fn seal(key: SecretKey) -> (Vec<u8>, SecretKey) {
     // Inputs are returned with the result so that their drops are not counted.
-    (black_box(key.encrypt(black_box(&DATA_KEY), black_box(CONTEXT)).unwrap()), key)
+    (
+        black_box(
+            key.encrypt(black_box(&DATA_KEY), black_box(CONTEXT))
+                .unwrap(),
+        ),
+        key,
+    )
 }
 
 #[library_benchmark]
 #[bench::aes256(args = (KeyType::Aes256), setup = sealed)]
 #[bench::chacha20(args = (KeyType::ChaCha20), setup = sealed)]
 fn open(input: (SecretKey, Vec<u8>)) -> (Plaintext, (SecretKey, Vec<u8>)) {
-    let opened = input.0.decrypt(black_box(&input.1), black_box(CONTEXT)).unwrap();
+    let opened = input
+        .0
+        .decrypt(black_box(&input.1), black_box(CONTEXT))
+        .unwrap();
     (black_box(opened), input)
 }
 
 #[library_benchmark]
 #[bench::protobuf(setup = record)]
 fn record_parse(stored: Vec<u8>) -> (KeyVersion, Vec<u8>) {
-    (black_box(KeyVersion::parse(black_box(&stored)).unwrap()), stored)
+    (
+        black_box(KeyVersion::parse(black_box(&stored)).unwrap()),
+        stored,
+    )
 }
 
 #[library_benchmark]

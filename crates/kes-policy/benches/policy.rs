@@ -40,7 +40,11 @@ fn minio_policy() -> Policy {
 /// A set of 100 policies with one identity each; the benchmarked identity is one of them.
 fn policy_set() -> PolicySet {
     let entries = (0..100).map(|i| {
-        let identity = if i == 42 { IDENTITY.to_owned() } else { format!("{i:064x}") };
+        let identity = if i == 42 {
+            IDENTITY.to_owned()
+        } else {
+            format!("{i:064x}")
+        };
         (format!("policy-{i}"), minio_policy(), vec![identity])
     });
     PolicySet::new(entries).unwrap()
@@ -67,7 +71,9 @@ fn with_policy(path: &'static str) -> (Policy, &'static str) {
 fn identity_then_match(set: PolicySet) -> (bool, PolicySet) {
     let allowed = set
         .policy_of(black_box(IDENTITY))
-        .is_some_and(|(_, policy)| policy.is_allowed(black_box("/v1/key/generate/minio-default-key")));
+        .is_some_and(|(_, policy)| {
+            policy.is_allowed(black_box("/v1/key/generate/minio-default-key"))
+        });
     (black_box(allowed), set)
 }
 
