@@ -49,14 +49,20 @@ struct Resp {
 }
 
 impl Resp {
-    fn json(status: u16, body: Vec<u8>) -> Self {
+    /// An immediate reply of `status` with `content_type` (none: no header) and no
+    /// `location`, whose body is sent in `chunks`.
+    fn new(status: u16, content_type: Option<&'static str>, chunks: Vec<Vec<u8>>) -> Self {
         Resp {
             status,
-            content_type: Some("application/json"),
-            chunks: vec![body],
+            content_type,
+            chunks,
             delay: Duration::ZERO,
             location: None,
         }
+    }
+
+    fn json(status: u16, body: Vec<u8>) -> Self {
+        Self::new(status, Some("application/json"), vec![body])
     }
 
     fn ok_json<T: kes_api::WireBody>(body: &T) -> Self {
@@ -64,13 +70,12 @@ impl Resp {
     }
 
     fn ok() -> Self {
-        Resp {
-            status: 200,
-            content_type: None,
-            chunks: vec![],
-            delay: Duration::ZERO,
-            location: None,
-        }
+        Self::new(200, None, vec![])
+    }
+
+    /// A 200 NDJSON stream (a log, a legacy listing) sent in `chunks`.
+    fn ndjson(chunks: Vec<Vec<u8>>) -> Self {
+        Self::new(200, Some("application/x-ndjson"), chunks)
     }
 
     fn error(status: u16, message: &str) -> Self {
@@ -107,6 +112,28 @@ impl TestServer {
             .ca_pem(&self.ca_pem)
             .retry_policy(fast_retries())
     }
+
+    /// A [`TestServer::client`] authenticating with a fresh API key.
+    fn api_key_client(&self) -> Client {
+        self.client()
+            .api_key(ApiKey::generate().unwrap())
+            .build()
+            .unwrap()
+    }
+}
+
+/// A client with a fresh API key for all of `servers`, in order (so it fails over from one to
+/// the next), trusting each one's CA, with fast retries.
+fn client_for(servers: &[&TestServer]) -> Client {
+    servers
+        .iter()
+        .fold(Client::builder(), |builder, server| {
+            builder.endpoint(server.endpoint()).ca_pem(&server.ca_pem)
+        })
+        .api_key(ApiKey::generate().unwrap())
+        .retry_policy(fast_retries())
+        .build()
+        .unwrap()
 }
 
 impl Drop for TestServer {
@@ -474,13 +501,7 @@ async fn requests_match_the_go_sdk_wire_format() {
                 ..Default::default()
             })
         } else if p == "/v1/metrics" {
-            Resp {
-                status: 200,
-                content_type: Some("text/plain"),
-                chunks: vec![b"kes_up 1\n".to_vec()],
-                delay: Duration::ZERO,
-                location: None,
-            }
+            Resp::new(200, Some("text/plain"), vec![b"kes_up 1\n".to_vec()])
         } else if p == "/v1/api" {
             Resp::ok_json(&vec![kes_api::ApiRoute {
                 method: "GET".into(),
@@ -493,11 +514,7 @@ async fn requests_match_the_go_sdk_wire_format() {
         }
     })
     .await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
 
     client.create_key("k1").await.unwrap();
     client.import_key("k2", &[0u8; 32], "AES256").await.unwrap();
@@ -608,11 +625,7 @@ async fn requests_match_the_go_sdk_wire_format() {
 #[tokio::test]
 async fn dot_segments_are_refused_before_sending() {
     let server = start(|_| Resp::ok()).await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
     assert!(matches!(
         client.delete_key("..").await,
         Err(Error::InvalidArgument { .. })
@@ -635,20 +648,14 @@ async fn error_answers_map_to_typed_errors() {
             400,
             "key name 'x' is empty, too long or contains invalid characters",
         ),
-        _ => Resp {
-            status: 404,
-            content_type: Some("text/plain; charset=utf-8"),
-            chunks: vec![b"404 page not found\n".to_vec()],
-            delay: Duration::ZERO,
-            location: None,
-        },
+        _ => Resp::new(
+            404,
+            Some("text/plain; charset=utf-8"),
+            vec![b"404 page not found\n".to_vec()],
+        ),
     })
     .await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
     assert_eq!(
         client.create_key("exists").await.unwrap_err(),
         Error::KeyExists
@@ -695,11 +702,7 @@ async fn error_answers_map_to_typed_errors() {
 #[tokio::test]
 async fn a_200_answer_that_is_not_the_api_shape_is_a_decode_error() {
     let server = start(|_| Resp::json(200, b"{\"plaintext\":\"AAA\"}".to_vec())).await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
     let err = client.decrypt("k", b"x", b"").await.unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     assert!(!err.to_string().contains("AAA"), "{err}");
@@ -722,11 +725,7 @@ async fn a_503_is_retried_on_the_same_endpoint() {
         }
     })
     .await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
     assert_eq!(client.version().await.unwrap().version, "v");
     assert_eq!(server.hits(), 2);
 }
@@ -741,11 +740,7 @@ async fn retries_stop_after_the_policy_limit_and_only_for_503() {
         }
     })
     .await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
     assert_eq!(
         client.ready().await.unwrap_err(),
         Error::Api {
@@ -806,14 +801,7 @@ async fn failover_on_5xx_but_not_on_501() {
     })
     .await;
     // One CA per server: trust both.
-    let client = Client::builder()
-        .endpoints([broken.endpoint(), healthy.endpoint()])
-        .ca_pem(&broken.ca_pem)
-        .ca_pem(&healthy.ca_pem)
-        .api_key(ApiKey::generate().unwrap())
-        .retry_policy(fast_retries())
-        .build()
-        .unwrap();
+    let client = client_for(&[&broken, &healthy]);
     client.ready().await.unwrap();
     assert_eq!((broken.hits(), healthy.hits()), (1, 1));
     // The broken endpoint is now cooling down: the next request goes to the healthy one
@@ -822,11 +810,7 @@ async fn failover_on_5xx_but_not_on_501() {
     assert_eq!((broken.hits(), healthy.hits()), (1, 2));
 
     // Alone, the 501 is returned as is (no failover target, no retry).
-    let only_broken = broken
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let only_broken = broken.api_key_client();
     assert_eq!(
         only_broken.version().await.unwrap_err(),
         Error::Api {
@@ -840,14 +824,7 @@ async fn failover_on_5xx_but_not_on_501() {
 async fn all_endpoints_failing_returns_the_last_error() {
     let a = start(|_| Resp::error(502, "failed to read key")).await;
     let b = start(|_| Resp::error(502, "failed to read key")).await;
-    let client = Client::builder()
-        .endpoints([a.endpoint(), b.endpoint()])
-        .ca_pem(&a.ca_pem)
-        .ca_pem(&b.ca_pem)
-        .api_key(ApiKey::generate().unwrap())
-        .retry_policy(fast_retries())
-        .build()
-        .unwrap();
+    let client = client_for(&[&a, &b]);
     assert_eq!(
         client.describe_key("k").await.unwrap_err(),
         Error::Api {
@@ -893,19 +870,10 @@ async fn audit_log_events_are_streamed_and_decoded() {
         all.push(b'\n');
         // Split in the middle of a line, as a network may.
         let (a, b) = all.split_at(50);
-        Resp {
-            status: 200,
-            content_type: Some("application/x-ndjson"),
-            chunks: vec![a.to_vec(), b.to_vec(), b"\n".to_vec(), b"not json\n".to_vec()],
-            delay: Duration::ZERO, location: None,
-        }
+        Resp::ndjson(vec![a.to_vec(), b.to_vec(), b"\n".to_vec(), b"not json\n".to_vec()])
     })
     .await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
     let mut events = client.audit_log().await.unwrap();
     let first = events.next().await.unwrap().unwrap();
     assert_eq!(first.request.path, "/v1/key/create/k");
@@ -923,19 +891,13 @@ async fn audit_log_events_are_streamed_and_decoded() {
 
 #[tokio::test]
 async fn error_log_events_are_streamed() {
-    let server = start(|_| Resp {
-        status: 200,
-        content_type: Some("application/x-ndjson"),
-        chunks: vec![b"{\"message\":\"one\"}\n{\"message\":\"two\"}".to_vec()],
-        delay: Duration::ZERO,
-        location: None,
+    let server = start(|_| {
+        Resp::ndjson(vec![
+            b"{\"message\":\"one\"}\n{\"message\":\"two\"}".to_vec(),
+        ])
     })
     .await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let client = server.api_key_client();
     let mut events = client.error_log().await.unwrap();
     assert_eq!(events.next().await.unwrap().unwrap().message, "one");
     // A last line without a newline is still delivered when the stream ends.
@@ -950,11 +912,8 @@ async fn same_origin_redirects_are_followed_others_are_not() {
     // Go KES answers `GET /v1/key/list` with a 301 to `/v1/key/list/`.
     let server = start(move |req| {
         let redirect = |status, to: &str| Resp {
-            status,
-            content_type: Some("text/html; charset=utf-8"),
-            chunks: vec![],
-            delay: Duration::ZERO,
             location: Some(to.to_owned()),
+            ..Resp::new(status, Some("text/html; charset=utf-8"), vec![])
         };
         match req.path.as_str() {
             "/v1/key/list" => redirect(301, "/v1/key/list/"),
@@ -987,18 +946,8 @@ async fn same_origin_redirects_are_followed_others_are_not() {
 
 #[tokio::test]
 async fn legacy_ndjson_listings_are_understood() {
-    let server = start(|_| Resp {
-        status: 200,
-        content_type: Some("application/x-ndjson"),
-        chunks: vec![b"{\"name\":\"a\"}\n{\"name\":\"b\"}\n".to_vec()],
-        delay: Duration::ZERO,
-        location: None,
-    })
-    .await;
-    let client = server
-        .client()
-        .api_key(ApiKey::generate().unwrap())
-        .build()
-        .unwrap();
+    let server =
+        start(|_| Resp::ndjson(vec![b"{\"name\":\"a\"}\n{\"name\":\"b\"}\n".to_vec()])).await;
+    let client = server.api_key_client();
     assert_eq!(client.list_keys("").await.unwrap().names, ["a", "b"]);
 }

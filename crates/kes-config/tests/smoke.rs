@@ -15,34 +15,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kes_config::{MapEnv, parse, sample};
+use kes_testutil::{ByteMutator, ByteOp, Rng};
 
 const SEED: u64 = 0x6b65_735f_636f_6e66;
 const CASES: usize = 3000;
 /// A generous bound for one parse in a debug build; a runaway alias expansion or a
 /// backtracking parser would take far longer.
 const SLOW: Duration = Duration::from_secs(2);
-
-/// SplitMix64: small, seedable, and good enough to drive mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// YAML syntax to insert: anchors, aliases, merge keys, tags, flow and block collections,
 /// quoting, block scalars, directives, `${NAME}` references, and odd characters.
@@ -120,44 +99,20 @@ const TOKENS: &[&str] = &[
     "keys:",
 ];
 
-fn mutate(rng: &mut Rng, mut data: Vec<u8>, other: &[u8]) -> Vec<u8> {
-    let at = |rng: &mut Rng, len: usize| rng.below(len + 1);
-    match rng.below(7) {
-        0 if !data.is_empty() => {
-            let i = rng.below(data.len());
-            data[i] ^= 1 << rng.below(8);
-        }
-        1 => {
-            let i = at(rng, data.len());
-            let token = rng.pick(TOKENS).as_bytes();
-            data.splice(i..i, token.iter().copied());
-        }
-        2 if !data.is_empty() => {
-            let i = rng.below(data.len());
-            let j = (i + 1 + rng.below(32)).min(data.len());
-            data.drain(i..j);
-        }
-        3 => data.truncate(at(rng, data.len())),
-        4 => {
-            data.truncate(at(rng, data.len()));
-            let k = at(rng, other.len());
-            data.extend_from_slice(&other[k..]);
-        }
-        5 if !data.is_empty() => {
-            // Duplicate a run: repeated keys, deeper nesting, longer alias chains.
-            let i = rng.below(data.len());
-            let j = (i + 1 + rng.below(64)).min(data.len());
-            let run = data[i..j].to_vec();
-            let k = at(rng, data.len());
-            data.splice(k..k, run);
-        }
-        _ => {
-            let i = at(rng, data.len());
-            data.insert(i, rng.next() as u8);
-        }
-    }
-    data
-}
+/// The edits of a file (the order is part of the seeded stream).
+const MUTATOR: ByteMutator<'static, &str> = ByteMutator {
+    ops: &[
+        ByteOp::FlipBit,
+        ByteOp::InsertToken,
+        ByteOp::DeleteRun(32),
+        ByteOp::Truncate,
+        ByteOp::Splice,
+        // Repeated keys, deeper nesting, longer alias chains.
+        ByteOp::RepeatRun(64),
+        ByteOp::InsertByte,
+    ],
+    tokens: TOKENS,
+};
 
 /// The `.yml` files of `tests/data/{valid,invalid}` and the sample configuration.
 fn seeds() -> Vec<Vec<u8>> {
@@ -225,17 +180,17 @@ fn parse_never_panics_on_mutated_files() {
     // into the schema, not only from syntax errors.
     assert!(seeds.iter().filter(|s| check(s)).count() >= 5);
 
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::new(SEED);
     let (mut parsed, mut failed) = (0, 0);
     for case in 0..CASES {
         let data = if rng.below(10) == 0 {
             let n = rng.below(256);
-            (0..n).map(|_| rng.next() as u8).collect()
+            rng.bytes(n)
         } else {
             let mut data = rng.pick(&seeds).clone();
             for _ in 0..=rng.below(4) {
                 let other = rng.pick(&seeds).clone();
-                data = mutate(&mut rng, data, &other);
+                data = MUTATOR.mutate(&mut rng, data, &other);
             }
             data
         };

@@ -23,32 +23,11 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use kes_server::proxy::{DEFAULT_HEADER, Proxies};
 use kes_server::tls::Peer;
+use kes_testutil::{ByteMutator, ByteOp, Rng};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, PublicKeyData};
 
 const SEED: u64 = 0x6b65_735f_7072_7879;
 const CASES: usize = 4000;
-
-/// SplitMix64: small, seedable, and good enough to drive mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// A test certificate: its DER and the KES identity of its key.
 struct Cert {
@@ -148,38 +127,21 @@ fn forwarded_certificate_gives_its_identity() {
     assert_eq!(err.message(), "too many client certificates are present");
 }
 
-fn mutate(rng: &mut Rng, mut data: Vec<u8>, tokens: &[&[u8]]) -> Vec<u8> {
-    let at = |rng: &mut Rng, len: usize| rng.below(len + 1);
-    match rng.below(6) {
-        0 if !data.is_empty() => {
-            let i = rng.below(data.len());
-            data[i] ^= 1 << rng.below(8);
-        }
-        1 => {
-            let i = at(rng, data.len());
-            let token = *rng.pick(tokens);
-            data.splice(i..i, token.iter().copied());
-        }
-        2 if !data.is_empty() => {
-            let i = rng.below(data.len());
-            let j = (i + 1 + rng.below(16)).min(data.len());
-            data.drain(i..j);
-        }
-        3 => data.truncate(at(rng, data.len())),
-        4 if !data.is_empty() => {
-            let i = rng.below(data.len());
-            let j = (i + 1 + rng.below(32)).min(data.len());
-            let run = data[i..j].to_vec();
-            let k = at(rng, data.len());
-            data.splice(k..k, run);
-        }
-        _ => {
-            let i = at(rng, data.len());
-            data.insert(i, rng.next() as u8);
-        }
-    }
-    data
-}
+/// The edits of a header or a DER certificate (the order is part of the seeded stream).
+const OPS: &[ByteOp] = &[
+    ByteOp::FlipBit,
+    ByteOp::InsertToken,
+    ByteOp::DeleteRun(16),
+    ByteOp::Truncate,
+    ByteOp::RepeatRun(32),
+    ByteOp::InsertByte,
+];
+
+/// Edits of the escaped text a proxy sends.
+const TEXT: ByteMutator<'static, &[u8]> = ByteMutator {
+    ops: OPS,
+    tokens: TEXT_TOKENS,
+};
 
 /// Escaped-text pieces: escapes (valid, short, non-hex, non-UTF-8), PEM armour, separators.
 const TEXT_TOKENS: &[&[u8]] = &[
@@ -203,6 +165,12 @@ const TEXT_TOKENS: &[&[u8]] = &[
     b"\x7f",
 ];
 
+/// Edits of a certificate's DER.
+const DER: ByteMutator<'static, &[u8]> = ByteMutator {
+    ops: OPS,
+    tokens: DER_TOKENS,
+};
+
 /// DER pieces: tags and lengths (long forms, indefinite, oversized).
 const DER_TOKENS: &[&[u8]] = &[
     b"\x30\x80",
@@ -221,7 +189,7 @@ const DER_TOKENS: &[&[u8]] = &[
 fn forwarded_header_never_panics() {
     let proxies = proxies();
     let (leaf, ca) = (certificate(false), certificate(true));
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::new(SEED);
     let (mut identities, mut refused) = (0, 0);
     for case in 0..CASES {
         let cert = if rng.below(4) == 0 { &ca } else { &leaf };
@@ -231,13 +199,13 @@ fn forwarded_header_never_panics() {
             // Mutate the DER, then send it as a proxy would.
             let mut der = cert.der.clone();
             for _ in 0..mutations {
-                der = mutate(&mut rng, der, DER_TOKENS);
+                der = DER.mutate(&mut rng, der, &[]);
             }
             query_escape(&pem(&der)).into_bytes()
         } else {
             let mut text = query_escape(&pem(&cert.der)).into_bytes();
             for _ in 0..mutations {
-                text = mutate(&mut rng, text, TEXT_TOKENS);
+                text = TEXT.mutate(&mut rng, text, &[]);
             }
             text
         };

@@ -4,18 +4,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
 
-use crate::harness::{Kes, Who, client, config, send, send_json};
-
-fn setup() -> (tempfile::TempDir, Kes) {
-    let dir = tempfile::tempdir().unwrap();
-    let ks = dir.path().join("keys");
-    let kes = Kes::start(dir.path(), &config(&ks, ""));
-    (dir, kes)
-}
+use crate::harness::{Who, client, send, send_json, start_default, status};
 
 #[tokio::test]
 async fn key_lifecycle_generate_decrypt_encrypt_hmac() {
-    let (_dir, kes) = setup();
+    let (_dir, kes) = start_default();
     let admin = client(Who::Admin);
 
     let r = send(&admin, "POST", &kes.url("/v1/key/create/my-key"), None).await;
@@ -126,7 +119,7 @@ async fn key_lifecycle_generate_decrypt_encrypt_hmac() {
 
 #[tokio::test]
 async fn import_errors_and_algorithms() {
-    let (_dir, kes) = setup();
+    let (_dir, kes) = start_default();
     let admin = client(Who::Admin);
     let key = B64.encode([7u8; 32]);
     let r = send_json(
@@ -195,7 +188,7 @@ async fn import_errors_and_algorithms() {
 
 #[tokio::test]
 async fn bodies_methods_paths_and_limits() {
-    let (_dir, kes) = setup();
+    let (_dir, kes) = start_default();
     let admin = client(Who::Admin);
     send(&admin, "POST", &kes.url("/v1/key/create/k1"), None).await;
 
@@ -325,7 +318,7 @@ async fn bodies_methods_paths_and_limits() {
 
 #[tokio::test]
 async fn listings_are_complete_and_prefix_patterns_work() {
-    let (_dir, kes) = setup();
+    let (_dir, kes) = start_default();
     let admin = client(Who::Admin);
     let mut want = Vec::new();
     for i in 0..1100 {
@@ -369,7 +362,7 @@ async fn listings_are_complete_and_prefix_patterns_work() {
 
 #[tokio::test]
 async fn policies_identities_status_api_version() {
-    let (_dir, kes) = setup();
+    let (_dir, kes) = start_default();
     let admin = client(Who::Admin);
     let app_id = crate::harness::app_identity();
     let admin_id = crate::harness::admin_identity();
@@ -487,7 +480,7 @@ async fn policies_identities_status_api_version() {
 
 #[tokio::test]
 async fn policy_allow_deny_and_unknown_identities() {
-    let (_dir, kes) = setup();
+    let (_dir, kes) = start_default();
     let app = client(Who::App);
     let admin = client(Who::Admin);
     let r = send(&app, "POST", &kes.url("/v1/key/create/app-1"), None).await;
@@ -525,14 +518,9 @@ async fn policy_allow_deny_and_unknown_identities() {
 
 #[tokio::test]
 async fn status_and_ready_report_an_unreachable_keystore() {
-    let (dir, kes) = setup();
+    let (dir, kes) = start_default();
     let admin = client(Who::Admin);
-    assert_eq!(
-        send(&admin, "GET", &kes.url("/v1/ready"), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status(&admin, "GET", &kes.url("/v1/ready")).await, 200);
     // The keystore directory disappears.
     std::fs::rename(dir.path().join("keys"), dir.path().join("gone")).unwrap();
     let r = send(&admin, "GET", &kes.url("/v1/status"), None).await;
@@ -549,17 +537,12 @@ async fn status_and_ready_report_an_unreachable_keystore() {
     );
     // It comes back without a restart.
     std::fs::rename(dir.path().join("gone"), dir.path().join("keys")).unwrap();
-    assert_eq!(
-        send(&admin, "GET", &kes.url("/v1/ready"), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status(&admin, "GET", &kes.url("/v1/ready")).await, 200);
 }
 
 #[tokio::test]
 async fn http1_http2_tls12_and_tls13() {
-    let (_dir, kes) = setup();
+    let (_dir, kes) = start_default();
     // reqwest negotiates HTTP/2 through ALPN.
     let res = client(Who::Admin)
         .get(kes.url("/version"))

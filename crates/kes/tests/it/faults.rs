@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::harness::{Kes, Who, client, config, send, send_json};
+use crate::harness::{Kes, Who, client, config, send, send_json, start_default, status};
 
 /// A tmpfs mounted for the life of the guard.
 struct Tmpfs(PathBuf);
@@ -51,22 +51,24 @@ impl Drop for Tmpfs {
     }
 }
 
-#[tokio::test]
-async fn a_corrupted_key_file_is_a_502_and_recovers_when_repaired() {
+/// A server whose keystore `<dir>/keys` is a fresh tmpfs of `size`, or `None` (skip) where no
+/// tmpfs can be mounted. Bind all three, in this order, so the server stops before the unmount.
+fn start_on_tmpfs(size: &str) -> Option<(tempfile::TempDir, Tmpfs, Kes)> {
     let dir = tempfile::tempdir().unwrap();
     let ks = dir.path().join("keys");
+    let fs = Tmpfs::mount(&ks, size)?;
     let kes = Kes::start(dir.path(), &config(&ks, ""));
+    Some((dir, fs, kes))
+}
+
+#[tokio::test]
+async fn a_corrupted_key_file_is_a_502_and_recovers_when_repaired() {
+    let (dir, kes) = start_default();
+    let ks = dir.path().join("keys");
     let admin = client(Who::Admin);
     for k in ["good", "bad"] {
         assert_eq!(
-            send(
-                &admin,
-                "POST",
-                &kes.url(&format!("/v1/key/create/{k}")),
-                None
-            )
-            .await
-            .status,
+            status(&admin, "POST", &kes.url(&format!("/v1/key/create/{k}"))).await,
             200
         );
     }
@@ -84,9 +86,7 @@ async fn a_corrupted_key_file_is_a_502_and_recovers_when_repaired() {
         assert_eq!(r.status, 502);
         // Nothing else is affected.
         assert_eq!(
-            send(&admin, "POST", &kes.url("/v1/key/generate/good"), None)
-                .await
-                .status,
+            status(&admin, "POST", &kes.url("/v1/key/generate/good")).await,
             200
         );
     }
@@ -94,26 +94,20 @@ async fn a_corrupted_key_file_is_a_502_and_recovers_when_repaired() {
     assert!(kes.stderr().contains("'bad'"), "{}", kes.stderr());
     std::fs::write(ks.join("bad"), &original).unwrap();
     assert_eq!(
-        send(&admin, "POST", &kes.url("/v1/key/generate/bad"), None)
-            .await
-            .status,
+        status(&admin, "POST", &kes.url("/v1/key/generate/bad")).await,
         200
     );
 }
 
 #[tokio::test]
 async fn a_read_only_keystore_fails_writes_cleanly_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let ks = dir.path().join("keys");
-    let Some(fs) = Tmpfs::mount(&ks, "1m") else {
+    let Some((dir, fs, kes)) = start_on_tmpfs("1m") else {
         return;
     };
-    let kes = Kes::start(dir.path(), &config(&ks, ""));
+    let ks = dir.path().join("keys");
     let admin = client(Who::Admin);
     assert_eq!(
-        send(&admin, "POST", &kes.url("/v1/key/create/k1"), None)
-            .await
-            .status,
+        status(&admin, "POST", &kes.url("/v1/key/create/k1")).await,
         200
     );
     let r = send(&admin, "POST", &kes.url("/v1/key/generate/k1"), None).await;
@@ -140,9 +134,7 @@ async fn a_read_only_keystore_fails_writes_cleanly_and_recovers() {
     assert_eq!(r.status, 200);
     fs.remount("rw");
     assert_eq!(
-        send(&admin, "POST", &kes.url("/v1/key/create/k2"), None)
-            .await
-            .status,
+        status(&admin, "POST", &kes.url("/v1/key/create/k2")).await,
         200
     );
     // No temp file was left behind by the failed attempts.
@@ -155,12 +147,10 @@ async fn a_read_only_keystore_fails_writes_cleanly_and_recovers() {
 
 #[tokio::test]
 async fn a_full_disk_fails_creates_cleanly_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let ks = dir.path().join("keys");
-    let Some(_fs) = Tmpfs::mount(&ks, "64k") else {
+    let Some((dir, _fs, kes)) = start_on_tmpfs("64k") else {
         return;
     };
-    let kes = Kes::start(dir.path(), &config(&ks, ""));
+    let ks = dir.path().join("keys");
     let admin = client(Who::Admin);
     let mut created = Vec::new();
     let mut full = false;
@@ -194,33 +184,27 @@ async fn a_full_disk_fails_creates_cleanly_and_recovers() {
     }
     for name in &created {
         assert_eq!(
-            send(
+            status(
                 &admin,
                 "POST",
-                &kes.url(&format!("/v1/key/generate/{name}")),
-                None
+                &kes.url(&format!("/v1/key/generate/{name}"))
             )
-            .await
-            .status,
+            .await,
             200
         );
     }
     // Free space: creates work again without a restart.
     assert_eq!(
-        send(
+        status(
             &admin,
             "DELETE",
-            &kes.url(&format!("/v1/key/delete/{}", created[0])),
-            None
+            &kes.url(&format!("/v1/key/delete/{}", created[0]))
         )
-        .await
-        .status,
+        .await,
         200
     );
     assert_eq!(
-        send(&admin, "POST", &kes.url("/v1/key/create/after"), None)
-            .await
-            .status,
+        status(&admin, "POST", &kes.url("/v1/key/create/after")).await,
         200
     );
 }

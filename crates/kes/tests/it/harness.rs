@@ -59,6 +59,19 @@ pub fn config(keystore: &Path, extra: &str) -> String {
     )
 }
 
+/// The default [`config`] of a server in `dir`: keystore `<dir>/keys`, nothing extra.
+pub fn default_config(dir: &Path) -> String {
+    config(&dir.join("keys"), "")
+}
+
+/// A fresh temporary directory and a server started in it with the [`default_config`]. Keep
+/// the directory as long as the server.
+pub fn start_default() -> (tempfile::TempDir, Kes) {
+    let dir = tempfile::tempdir().unwrap();
+    let kes = Kes::start(dir.path(), &default_config(dir.path()));
+    (dir, kes)
+}
+
 /// A running `kes server`.
 pub struct Kes {
     child: Child,
@@ -311,6 +324,11 @@ pub async fn send(
         headers,
         body,
     }
+}
+
+/// Sends a request without a body; the status of the reply.
+pub async fn status(client: &reqwest::Client, method: &str, url: &str) -> u16 {
+    send(client, method, url, None).await.status
 }
 
 /// Sends a JSON body.

@@ -5,72 +5,54 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Kes, Who, app_identity, client, config, identity_of, pki, send, send_json};
+use crate::harness::{
+    Kes, Reply, Who, app_identity, client, config, default_config, identity_of, pki, send,
+    send_json, start_default, status,
+};
 
 fn other_id() -> String {
     identity_of(&pki().join("other.crt"))
 }
 
+/// `POST /v1/policy/assign/<policy>` of `identity`, sent by `who`.
+async fn assign(who: &reqwest::Client, kes: &Kes, policy: &str, identity: &str) -> Reply {
+    let url = kes.url(&format!("/v1/policy/assign/{policy}"));
+    send_json(who, "POST", &url, &json!({ "identity": identity })).await
+}
+
 #[tokio::test]
 async fn runtime_policies_grant_exactly_their_permissions() {
-    let dir = tempfile::tempdir().unwrap();
-    let ks = dir.path().join("keys");
-    let cfg = config(&ks, "");
-    let kes = Kes::start(dir.path(), &cfg);
+    let (dir, kes) = start_default();
     let admin = client(Who::Admin);
     let other = client(Who::Other);
     let other_id = other_id();
     send(&admin, "POST", &kes.url("/v1/key/create/shared"), None).await;
 
     // Before: `other` is in no policy.
-    assert_eq!(
-        send(&other, "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
-        403
-    );
+    assert_eq!(status(&other, "GET", &kes.url("/v1/status")).await, 403);
 
     let ops = json!({"allow": ["/v1/status", "/v1/key/describe/*", "/v1/policy/assign/*"], "deny": ["/v1/key/describe/secret*"]});
     let r = send_json(&admin, "POST", &kes.url("/v1/policy/write/ops"), &ops).await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    let r = send_json(
-        &admin,
-        "POST",
-        &kes.url("/v1/policy/assign/ops"),
-        &json!({"identity": other_id}),
-    )
-    .await;
+    let r = assign(&admin, &kes, "ops", &other_id).await;
     assert_eq!(r.status, 200);
 
     // Exactly the policy's permissions.
+    assert_eq!(status(&other, "GET", &kes.url("/v1/status")).await, 200);
     assert_eq!(
-        send(&other, "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
+        status(&other, "GET", &kes.url("/v1/key/describe/shared")).await,
         200
     );
     assert_eq!(
-        send(&other, "GET", &kes.url("/v1/key/describe/shared"), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        send(&other, "GET", &kes.url("/v1/key/describe/secret1"), None)
-            .await
-            .status,
+        status(&other, "GET", &kes.url("/v1/key/describe/secret1")).await,
         403
     );
     assert_eq!(
-        send(&other, "POST", &kes.url("/v1/key/create/x"), None)
-            .await
-            .status,
+        status(&other, "POST", &kes.url("/v1/key/create/x")).await,
         403
     );
     assert_eq!(
-        send(&other, "POST", &kes.url("/v1/key/generate/shared"), None)
-            .await
-            .status,
+        status(&other, "POST", &kes.url("/v1/key/generate/shared")).await,
         403
     );
 
@@ -92,43 +74,19 @@ async fn runtime_policies_grant_exactly_their_permissions() {
     assert_eq!(r.json()["policy"], "ops");
 
     // The original's refusals.
-    let r = send_json(
-        &admin,
-        "POST",
-        &kes.url("/v1/policy/assign/ops"),
-        &json!({"identity": crate::harness::admin_identity()}),
-    )
-    .await;
+    let r = assign(&admin, &kes, "ops", &crate::harness::admin_identity()).await;
     assert_eq!(
         (r.status, r.message()),
         (400, "cannot assign policy to system admin".into())
     );
-    let r = send_json(
-        &admin,
-        "POST",
-        &kes.url("/v1/policy/assign/ops"),
-        &json!({"identity": ""}),
-    )
-    .await;
+    let r = assign(&admin, &kes, "ops", "").await;
     assert_eq!((r.status, r.message()), (400, "identity is unknown".into()));
-    let r = send_json(
-        &admin,
-        "POST",
-        &kes.url("/v1/policy/assign/nope"),
-        &json!({"identity": "abc"}),
-    )
-    .await;
+    let r = assign(&admin, &kes, "nope", "abc").await;
     assert_eq!(
         (r.status, r.message()),
         (404, "policy does not exist".into())
     );
-    let r = send_json(
-        &other,
-        "POST",
-        &kes.url("/v1/policy/assign/ops"),
-        &json!({"identity": other_id}),
-    )
-    .await;
+    let r = assign(&other, &kes, "ops", &other_id).await;
     assert_eq!(
         (r.status, r.message()),
         (403, "identity cannot assign policy to itself".into())
@@ -160,15 +118,11 @@ async fn runtime_policies_grant_exactly_their_permissions() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(
-        send(&other, "GET", &kes.url("/v1/key/describe/shared"), None)
-            .await
-            .status,
+        status(&other, "GET", &kes.url("/v1/key/describe/shared")).await,
         403
     );
     assert_eq!(
-        send(&other, "POST", &kes.url("/v1/key/create/app-other"), None)
-            .await
-            .status,
+        status(&other, "POST", &kes.url("/v1/key/create/app-other")).await,
         200
     );
 
@@ -176,15 +130,11 @@ async fn runtime_policies_grant_exactly_their_permissions() {
     let r = send(&admin, "DELETE", &kes.url("/v1/policy/delete/app"), None).await;
     assert_eq!(r.status, 200);
     assert_eq!(
-        send(&other, "POST", &kes.url("/v1/key/create/app-x"), None)
-            .await
-            .status,
+        status(&other, "POST", &kes.url("/v1/key/create/app-x")).await,
         403
     );
     assert_eq!(
-        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
+        status(&client(Who::App), "GET", &kes.url("/v1/status")).await,
         403
     );
     let r = send(
@@ -198,24 +148,17 @@ async fn runtime_policies_grant_exactly_their_permissions() {
 
     // After a restart the runtime state is gone and the config state is back.
     drop(kes);
-    let kes = Kes::start(dir.path(), &cfg);
+    let kes = Kes::start(dir.path(), &default_config(dir.path()));
     let r = send(&admin, "GET", &kes.url("/v1/policy/read/ops"), None).await;
     assert_eq!(
         (r.status, r.message()),
         (404, "policy does not exist".into())
     );
     assert_eq!(
-        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
+        status(&client(Who::App), "GET", &kes.url("/v1/status")).await,
         200
     );
-    assert_eq!(
-        send(&other, "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
-        403
-    );
+    assert_eq!(status(&other, "GET", &kes.url("/v1/status")).await, 403);
 }
 
 #[tokio::test]
@@ -256,9 +199,7 @@ async fn runtime_routes_are_authorized_through_policies() {
 
 #[tokio::test]
 async fn reload_keeps_runtime_changes_the_file_does_not_contradict() {
-    let dir = tempfile::tempdir().unwrap();
-    let ks = dir.path().join("keys");
-    let kes = Kes::start(dir.path(), &config(&ks, ""));
+    let (_dir, kes) = start_default();
     let admin = client(Who::Admin);
     let other = client(Who::Other);
     send_json(
@@ -268,13 +209,7 @@ async fn reload_keeps_runtime_changes_the_file_does_not_contradict() {
         &json!({"allow": ["/v1/status"]}),
     )
     .await;
-    send_json(
-        &admin,
-        "POST",
-        &kes.url("/v1/policy/assign/rt"),
-        &json!({"identity": other_id()}),
-    )
-    .await;
+    assign(&admin, &kes, "rt", &other_id()).await;
     // Forget the file's app identity at runtime.
     let r = send(
         &admin,
@@ -285,9 +220,7 @@ async fn reload_keeps_runtime_changes_the_file_does_not_contradict() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(
-        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
+        status(&client(Who::App), "GET", &kes.url("/v1/status")).await,
         403
     );
     kes.signal("HUP");
@@ -301,17 +234,10 @@ async fn reload_keeps_runtime_changes_the_file_does_not_contradict() {
     }
     assert!(ok, "{}", kes.stderr());
     // Kept: the runtime policy and assignment the file does not name.
-    assert_eq!(
-        send(&other, "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status(&other, "GET", &kes.url("/v1/status")).await, 200);
     // Discarded: the change to an identity the file assigns.
     assert_eq!(
-        send(&client(Who::App), "GET", &kes.url("/v1/status"), None)
-            .await
-            .status,
+        status(&client(Who::App), "GET", &kes.url("/v1/status")).await,
         200
     );
 }
