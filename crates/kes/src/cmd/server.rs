@@ -17,9 +17,7 @@ pub fn run(args: ServerArgs) -> Result<(), Failure> {
         dev: args.dev,
         auth: args.auth.map(|a| a == OnOff::On),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let runtime = kes_server::process::runtime()
         .map_err(|e| Failure::msg(format!("cannot start the async runtime: {e}")))?;
     runtime
         .block_on(kes_server::run(opts))
