@@ -77,12 +77,12 @@ pub struct SecretKey {
     inner: Box<SecretKeyInner>,
 }
 
+/// Only the raw key is kept. Preparing the HMAC state that derives AES per-message keys costs
+/// two SHA-256 block compressions (well under a microsecond) per message, while keeping it
+/// would cost ~150 bytes per cached key; a server caching 100,000 keys keeps its memory instead.
 struct SecretKeyInner {
     ty: KeyType,
     bytes: Zeroizing<[u8; KEY_LEN]>,
-    /// For AES256 keys: HMAC-SHA256 keyed with the master key, prepared once, used to derive the
-    /// per-message key. Wiped on drop by `sha2`'s `zeroize` feature.
-    kdf: Option<HmacSha256>,
 }
 
 impl SecretKey {
@@ -122,14 +122,9 @@ impl SecretKey {
     }
 
     fn from_zeroizing(ty: KeyType, bytes: &mut Zeroizing<[u8; KEY_LEN]>) -> SecretKey {
-        let kdf = match ty {
-            KeyType::Aes256 => Some(HmacSha256::new(bytes.as_ref())),
-            KeyType::ChaCha20 => None,
-        };
         let mut inner = Box::new(SecretKeyInner {
             ty,
             bytes: Zeroizing::new([0u8; KEY_LEN]),
-            kdf,
         });
         inner.bytes.copy_from_slice(bytes.as_ref());
         bytes.zeroize();
@@ -222,12 +217,9 @@ impl SecretKey {
 
     /// The per-message key (spec §4.2); wiped when the returned value is dropped.
     fn derive_message_key(&self, iv: &[u8; IV_LEN]) -> Zeroizing<[u8; KEY_LEN]> {
-        match (&self.inner.kdf, self.inner.ty) {
-            (Some(kdf), _) => kdf.mac_secret(iv),
-            // Unreachable for AES256 keys (they always carry a prepared KDF), but computing the
-            // HMAC directly keeps this total and correct without a panic.
-            (None, KeyType::Aes256) => HmacSha256::new(self.inner.bytes.as_ref()).mac_secret(iv),
-            (None, KeyType::ChaCha20) => aead::hchacha20(&self.inner.bytes, iv),
+        match self.inner.ty {
+            KeyType::Aes256 => HmacSha256::new(self.inner.bytes.as_ref()).mac_secret(iv),
+            KeyType::ChaCha20 => aead::hchacha20(&self.inner.bytes, iv),
         }
     }
 }
@@ -243,16 +235,15 @@ impl fmt::Debug for SecretKey {
 
 /// A 256-bit HMAC-SHA256 key (spec §4.2, `/v1/key/hmac`).
 ///
-/// Key setup (the HMAC pad blocks) is done once at construction, so [`HmacKey::sum`] costs
-/// only the hashing of the message. The key and the prepared state are wiped on drop; `Debug`
-/// is redacted; there is no `Display`, `Clone` or `Serialize`.
+/// Only the key is kept (see [`SecretKey`] on memory per cached key); the HMAC state is prepared
+/// per call. The key is wiped on drop; `Debug` is redacted; there is no `Display`, `Clone` or
+/// `Serialize`.
 pub struct HmacKey {
     inner: Box<HmacKeyInner>,
 }
 
 struct HmacKeyInner {
     bytes: Zeroizing<[u8; KEY_LEN]>,
-    mac: HmacSha256,
 }
 
 impl HmacKey {
@@ -291,7 +282,6 @@ impl HmacKey {
     fn from_zeroizing(bytes: &mut Zeroizing<[u8; KEY_LEN]>) -> HmacKey {
         let mut inner = Box::new(HmacKeyInner {
             bytes: Zeroizing::new([0u8; KEY_LEN]),
-            mac: HmacSha256::new(bytes.as_ref()),
         });
         inner.bytes.copy_from_slice(bytes.as_ref());
         bytes.zeroize();
@@ -301,13 +291,13 @@ impl HmacKey {
     /// HMAC-SHA256(key, `message`).
     #[must_use]
     pub fn sum(&self, message: &[u8]) -> [u8; 32] {
-        self.inner.mac.mac(message)
+        HmacSha256::new(self.inner.bytes.as_ref()).mac(message)
     }
 
     /// Checks in constant time whether `tag` is the full 32-byte HMAC of `message`.
     #[must_use]
     pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        self.inner.mac.verify(message, tag)
+        HmacSha256::new(self.inner.bytes.as_ref()).verify(message, tag)
     }
 
     /// The raw key bytes. Every use is a place where the secret leaves this type: keep it short.
