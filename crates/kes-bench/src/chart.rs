@@ -90,7 +90,7 @@ where
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..top)
+        .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0.0..top)
         .map_err(|e| anyhow!("chart: {e}"))?;
     let label_of = |v: &SegmentValue<usize>| match v {
         SegmentValue::CenterOf(i) => labels.get(*i).map(|s| (*s).to_owned()).unwrap_or_default(),
@@ -99,6 +99,8 @@ where
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
+        .y_labels(8)
         .x_desc("connections (busy; the last also holds idle ones)")
         .x_labels(n)
         .x_label_formatter(&label_of)

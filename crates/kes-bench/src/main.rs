@@ -88,6 +88,10 @@ struct Args {
     /// order): `go` as MinIO and other Go clients, or rustls' default order.
     #[arg(long, value_enum, default_value_t = Suites::Go)]
     suites: Suites,
+    /// The server's `mlock` setting. Locked memory (the server's default where the system
+    /// permits, e.g. as root) keeps every mapped page resident, which raises the RSS.
+    #[arg(long, value_name = "auto|required|off", value_parser = ["auto", "required", "off"])]
+    mlock: Option<String>,
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     client_threads: u16,
@@ -156,6 +160,7 @@ fn selected(args: &Args, group: Group) -> bool {
 }
 
 async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
+    let run_started = Instant::now();
     let tmp = tempfile::Builder::new()
         .prefix("kes-bench-")
         .tempdir()
@@ -205,6 +210,7 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
             pki: pki.to_owned(),
             keystore: keystore.clone(),
             audit,
+            mlock: args.mlock.clone(),
         })
     };
     let mut srv = Server::start(kes, tmp.path(), &config(false)?)?;
@@ -364,7 +370,13 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
         measure_phase(&s, &env, &mut srv, &mut phases).await?;
     }
 
-    finish(args, phases, &chart_points, &idle_name)
+    finish(
+        args,
+        phases,
+        &chart_points,
+        &idle_name,
+        run_started.elapsed(),
+    )
 }
 
 /// Waits (at most `limit`) until the machine's load, apart from this process, is below 0.1 core.
@@ -422,6 +434,7 @@ fn finish(
     phases: Vec<PhaseResult>,
     chart_points: &[(String, String)],
     idle_name: &str,
+    elapsed: Duration,
 ) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -445,6 +458,8 @@ fn finish(
         revision,
         client_threads: usize::from(args.client_threads),
         client_suites: args.suites,
+        seconds: elapsed.as_secs_f64(),
+        mlock: args.mlock.clone(),
         phases,
         targets,
     };

@@ -101,6 +101,10 @@ pub struct Report {
     pub client_threads: usize,
     /// The cipher suite order the client offered.
     pub client_suites: crate::load::Suites,
+    /// How long the run took, without building the server, in seconds.
+    pub seconds: f64,
+    /// The server's `mlock` setting, if the run set one.
+    pub mlock: Option<String>,
     /// Every phase, in order.
     pub phases: Vec<PhaseResult>,
     /// The targets.
@@ -202,7 +206,14 @@ pub fn markdown(report: &Report) -> String {
             crate::load::Suites::Rustls => "rustls'",
         }
     );
-    let _ = writeln!(out, "Command: `{}`", report.command);
+    let _ = writeln!(
+        out,
+        "Command: `{}` ({:.0} s, without building the server)",
+        report.command, report.seconds
+    );
+    if let Some(mlock) = &report.mlock {
+        let _ = writeln!(out, "Server setting: `mlock: {mlock}`");
+    }
     if let Some(rev) = &report.revision {
         let _ = writeln!(out, "Revision: `{rev}`");
     }
@@ -409,6 +420,8 @@ mod tests {
             revision: None,
             client_threads: 2,
             client_suites: crate::load::Suites::Go,
+            seconds: 60.0,
+            mlock: None,
             targets: targets(&phases, "idle"),
             phases,
         };

@@ -113,6 +113,8 @@ pub struct ConfigSpec {
     pub keystore: PathBuf,
     /// Whether audit logging is on (its lines go to the server's stdout, here `/dev/null`).
     pub audit: bool,
+    /// The `mlock` setting (`auto`, `required`, `off`); `None` leaves the server's default.
+    pub mlock: Option<String>,
 }
 
 /// The YAML configuration: `admin.crt` is the admin, `app.crt` gets a policy that allows the
@@ -149,11 +151,16 @@ policy:
 keystore:
   fs:
     path: {ks}
-",
+{mlock}",
         key = pki.join("server.key").display(),
         cert = pki.join("server.crt").display(),
         audit = if spec.audit { "on" } else { "off" },
         ks = spec.keystore.display(),
+        mlock = spec
+            .mlock
+            .as_ref()
+            .map(|m| format!("mlock: {m}\n"))
+            .unwrap_or_default(),
     ))
 }
 
@@ -234,7 +241,25 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Asks the server to stop (SIGTERM), and kills it if it has not exited within 5 s.
     fn drop(&mut self) {
+        let asked = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if asked {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -335,16 +360,20 @@ mod tests {
             pki: pki.clone(),
             keystore: "/tmp/ks".into(),
             audit: false,
+            mlock: None,
         };
         let yaml = config_yaml(&spec).unwrap();
         assert!(yaml.contains(&identity_of(&pki.join("admin.crt")).unwrap()));
         assert!(yaml.contains("audit: off"));
         assert!(yaml.contains("path: /tmp/ks"));
+        assert!(!yaml.contains("mlock"));
         let audit = config_yaml(&ConfigSpec {
             audit: true,
+            mlock: Some("off".into()),
             ..spec
         })
         .unwrap();
         assert!(audit.contains("audit: on"));
+        assert!(audit.ends_with("mlock: off\n"));
     }
 }
