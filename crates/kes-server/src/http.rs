@@ -20,6 +20,7 @@ use crate::policies::Policies;
 use crate::routes::{self, Auth, Endpoint, Lookup, ROUTES};
 use crate::server::Server;
 use crate::state::State;
+use crate::timeouts::ConnFlags;
 use crate::tls::Peer;
 
 /// The response body type of every route.
@@ -167,6 +168,7 @@ impl Server {
         req: hyper::Request<Incoming>,
         peer: &Peer,
         remote: SocketAddr,
+        flags: &ConnFlags,
     ) -> Response<Body> {
         let start = Instant::now();
         // A cheap clone (shared bytes), so the path can be borrowed while the request moves on.
@@ -225,7 +227,7 @@ impl Server {
         let head = req.method() == Method::HEAD;
         let mut response = self
             .dispatch(
-                req, &state, &policies, peer, identity, index, &path, &resource,
+                req, &state, &policies, peer, identity, index, &path, &resource, flags,
             )
             .await;
         if head {
@@ -267,6 +269,7 @@ impl Server {
         index: usize,
         path: &str,
         resource: &str,
+        flags: &ConnFlags,
     ) -> Response<Body> {
         let Some(route) = ROUTES.get(index) else {
             return not_found();
@@ -302,8 +305,17 @@ impl Server {
 
         // Log streams hold the connection open and have no timeout.
         match route.endpoint {
-            Endpoint::LogAudit => return self.logs.audit_stream(),
-            Endpoint::LogError => return self.logs.error_stream(),
+            Endpoint::LogAudit | Endpoint::LogError => {
+                // The connection now carries a stream: no idle deadline while it lasts.
+                flags
+                    .streaming
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return if route.endpoint == Endpoint::LogAudit {
+                    self.logs.audit_stream()
+                } else {
+                    self.logs.error_stream()
+                };
+            }
             _ => {}
         }
 

@@ -26,8 +26,6 @@ use crate::state::LogLevels;
 
 /// Events buffered per stream subscriber before it starts losing them.
 const SUBSCRIBER_BUFFER: usize = 4096;
-/// Lines buffered for stdout/stderr before they are dropped.
-const OUTPUT_BUFFER: usize = 16384;
 
 /// Request attributes of an error-log record: path, identity, client address.
 pub type ReqInfo<'a> = (&'a str, Option<&'a str>, Option<IpAddr>);
@@ -37,11 +35,87 @@ enum Line {
     Stderr(Bytes),
 }
 
+/// Bytes buffered per output before lines are dropped.
+const OUTPUT_LIMIT: usize = 4 << 20;
+/// How long the writer collects lines before writing them: one wake-up and one write per
+/// batch instead of per request.
+const BATCH_INTERVAL: Duration = Duration::from_millis(2);
+
+/// Lines waiting for the writer thread.
+#[derive(Default)]
+struct Output {
+    pending: parking_lot::Mutex<Pending>,
+    wake: parking_lot::Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    writer_waiting: bool,
+}
+
+impl Output {
+    /// Buffers a line; `false` when the buffer is full and the line was dropped.
+    fn push(&self, line: Line) -> bool {
+        let mut pending = self.pending.lock();
+        let (buf, bytes) = match &line {
+            Line::Stdout(b) => (&mut pending.stdout, b),
+            Line::Stderr(b) => (&mut pending.stderr, b),
+        };
+        if buf.len() + bytes.len() > OUTPUT_LIMIT {
+            return false;
+        }
+        buf.extend_from_slice(bytes);
+        if pending.writer_waiting {
+            pending.writer_waiting = false;
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Takes what is buffered and writes it.
+    fn write_pending(&self) {
+        let (out, err) = {
+            let mut pending = self.pending.lock();
+            (
+                std::mem::take(&mut pending.stdout),
+                std::mem::take(&mut pending.stderr),
+            )
+        };
+        if !out.is_empty() {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&out);
+            let _ = stdout.flush();
+        }
+        if !err.is_empty() {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(&err);
+            let _ = stderr.flush();
+        }
+    }
+
+    /// The writer thread: waits for lines, lets a batch gather, writes it.
+    fn run(&self) {
+        loop {
+            {
+                let mut pending = self.pending.lock();
+                while pending.stdout.is_empty() && pending.stderr.is_empty() {
+                    pending.writer_waiting = true;
+                    self.wake.wait(&mut pending);
+                }
+            }
+            std::thread::sleep(BATCH_INTERVAL);
+            self.write_pending();
+        }
+    }
+}
+
 /// The two logs.
 pub struct Logs {
     audit_tx: broadcast::Sender<Bytes>,
     error_tx: broadcast::Sender<Bytes>,
-    output: std::sync::mpsc::SyncSender<Line>,
+    output: Arc<Output>,
     audit_level: AtomicI32,
     error_level: AtomicI32,
     dropped_output: AtomicU64,
@@ -68,33 +142,13 @@ impl std::fmt::Debug for Logs {
 impl Logs {
     /// Starts the output writer thread.
     pub fn new(levels: LogLevels) -> Logs {
-        let (output, rx) = std::sync::mpsc::sync_channel::<Line>(OUTPUT_BUFFER);
+        let output = Arc::new(Output::default());
+        let writer = output.clone();
         let spawned = std::thread::Builder::new()
             .name("kes-log-writer".into())
-            .spawn(move || {
-                let stdout = std::io::stdout();
-                let stderr = std::io::stderr();
-                while let Ok(line) = rx.recv() {
-                    let mut out = stdout.lock();
-                    let mut err = stderr.lock();
-                    let mut write = |line: Line| match line {
-                        Line::Stdout(b) => {
-                            let _ = out.write_all(&b);
-                        }
-                        Line::Stderr(b) => {
-                            let _ = err.write_all(&b);
-                        }
-                    };
-                    write(line);
-                    while let Ok(more) = rx.try_recv() {
-                        write(more);
-                    }
-                    let _ = out.flush();
-                    let _ = err.flush();
-                }
-            });
+            .spawn(move || writer.run());
         if spawned.is_err() {
-            // Without a writer thread the queue fills up and lines are dropped and counted.
+            // Without a writer thread the buffers fill up and lines are dropped and counted.
         }
         Logs {
             audit_tx: broadcast::channel(SUBSCRIBER_BUFFER).0,
@@ -123,8 +177,13 @@ impl Logs {
         self.dropped_output.load(Ordering::Relaxed)
     }
 
+    /// Writes what is buffered now (at shutdown).
+    pub fn flush(&self) {
+        self.output.write_pending();
+    }
+
     fn emit(&self, line: Line) {
-        if self.output.try_send(line).is_err() {
+        if !self.output.push(line) {
             self.dropped_output.fetch_add(1, Ordering::Relaxed);
         }
     }

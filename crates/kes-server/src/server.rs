@@ -18,12 +18,11 @@ use crate::logs::Logs;
 use crate::metrics::Metrics;
 use crate::policies::{Policies, Runtime};
 use crate::state::State;
+use crate::timeouts::{ConnFlags, TimedIo};
 use crate::tls::Peer;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Go's `ReadHeaderTimeout`.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head (HTTP/1.1 read buffer, HTTP/2 header list).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// HTTP/2 streams a client may open at once on one connection.
@@ -140,7 +139,9 @@ impl Server {
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            // Header and idle timeouts are Go's, applied by `TimedIo` (hyper's would also close
+            // idle keep-alive connections after the header timeout).
+            .header_read_timeout(None)
             .keep_alive(true)
             .max_headers(128)
             .max_buf_size(MAX_HEADER_BYTES);
@@ -193,14 +194,20 @@ impl Server {
                     Err(_) => return,
                 };
                 let peer = Arc::new(Peer::from_certificates(tls.get_ref().1.peer_certificates()));
+                let http1 = tls.get_ref().1.alpn_protocol() != Some(b"h2");
+                let flags = Arc::new(ConnFlags::default());
+                let io = TimedIo::new(tls, http1, flags.clone());
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
                     let peer = peer.clone();
+                    let flags = flags.clone();
                     async move {
-                        Ok::<_, std::convert::Infallible>(server.handle(req, &peer, remote).await)
+                        Ok::<_, std::convert::Infallible>(
+                            server.handle(req, &peer, remote, &flags).await,
+                        )
                     }
                 });
-                let conn = http.serve_connection(TokioIo::new(tls), service);
+                let conn = http.serve_connection(TokioIo::new(io), service);
                 let _ = watcher.watch(conn.into_owned()).await;
             });
         }

@@ -372,6 +372,7 @@ pub async fn run(opts: Options) -> Result<(), SetupError> {
     let signals = tokio::spawn(signal_task);
     server.clone().serve(listener).await;
     signals.abort();
+    server.logs().flush();
     Ok(())
 }
 

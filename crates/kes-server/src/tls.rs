@@ -78,7 +78,20 @@ impl std::fmt::Debug for CertifiedKey {
 
 /// The crypto provider used for TLS.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    use rustls::crypto::aws_lc_rs::cipher_suite as suite;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites = vec![
+        suite::TLS13_AES_128_GCM_SHA256,
+        suite::TLS13_AES_256_GCM_SHA384,
+        suite::TLS13_CHACHA20_POLY1305_SHA256,
+        suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    Arc::new(provider)
 }
 
 fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, TlsError> {
@@ -185,7 +198,11 @@ pub fn server_config(
     config.session_storage = sessions;
     config.ticketer =
         rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Rustls(e.to_string()))?;
-    config.send_tls13_tickets = 2;
+    // One ticket per handshake, as Go sends (a client resumes once per connection).
+    config.send_tls13_tickets = 1;
+    // Server order, AES-128-GCM first (as Go on AES hardware): SHA-384 has no fast path in
+    // aws-lc on some CPUs, and clients listing AES-256 first would otherwise pay for it.
+    config.ignore_client_order = true;
     Ok(config)
 }
 
@@ -347,18 +364,17 @@ impl Peer {
         let Some((leaf, rest)) = certs.and_then(|c| c.split_first()) else {
             return Peer::NoCertificate;
         };
-        if kes_crypto::is_ca_certificate(leaf.as_ref()).unwrap_or(true) {
-            return Peer::NoCertificate;
-        }
+        // One parse of the leaf gives both its CA flag and its identity.
+        let identity = match kes_crypto::certificate_identity(leaf.as_ref()) {
+            Ok((identity, false)) => identity,
+            Ok((_, true)) | Err(_) => return Peer::NoCertificate,
+        };
         if rest
             .iter()
             .any(|c| !kes_crypto::is_ca_certificate(c.as_ref()).unwrap_or(true))
         {
             return Peer::TooManyCertificates;
         }
-        match kes_crypto::identity_of_certificate(leaf.as_ref()) {
-            Ok(id) => Peer::Identity(Arc::from(id)),
-            Err(_) => Peer::NoCertificate,
-        }
+        Peer::Identity(Arc::from(identity))
     }
 }

@@ -149,10 +149,9 @@ pub(super) async fn generate(ctx: &Ctx<'_>) -> Reply {
         kes_api::decode_generate_request(ctx.body).map_err(|_| ApiError::invalid_body())?
     };
     let key = key(ctx, name).await?;
-    let dek = kes_crypto::random_data_key().map_err(|_| ApiError::generate_failed())?;
-    let ciphertext = key
+    let (dek, ciphertext) = key
         .key()
-        .encrypt(dek.expose_secret(), &req.context)
+        .generate_data_key(&req.context)
         .map_err(|_| ApiError::generate_failed())?;
     Ok(ok_secret_json(kes_api::encode_json_secret(
         &kes_api::GenerateResponse {

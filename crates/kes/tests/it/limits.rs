@@ -256,3 +256,22 @@ async fn http2_stream_and_window_limits() {
         (400, "invalid request body".into())
     );
 }
+
+#[tokio::test]
+async fn idle_keep_alive_connections_outlive_the_header_timeout() {
+    let (_dir, kes) = crate::harness::start_default();
+    let mut tls = connect(&kes).await;
+    let request = b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for round in 0..2 {
+        tls.write_all(request).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf)).await.unwrap().unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(text.starts_with("HTTP/1.1 200"), "round {round}: {text}");
+        if round == 0 {
+            // Longer than the 5 s header timeout, shorter than the 90 s idle timeout: a pooled
+            // connection must still be usable (the original keeps it for 90 s).
+            tokio::time::sleep(Duration::from_secs(7)).await;
+        }
+    }
+}
