@@ -71,11 +71,17 @@ fn command(args: &[String], env: &BTreeMap<String, String>, cwd: &Path) -> Comma
     cmd
 }
 
+/// A pipe read in the background.
+struct Collected {
+    buf: Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
 /// Collects a pipe in the background.
-fn collect(mut pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn collect(mut pipe: impl std::io::Read + Send + 'static) -> Collected {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let out = buf.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut chunk = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut chunk) {
             if n == 0 {
@@ -84,11 +90,18 @@ fn collect(mut pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<u8>>>
             out.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
+    Collected { buf, reader }
 }
 
-fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
+/// What was read so far.
+fn text(collected: &Collected) -> String {
+    String::from_utf8_lossy(&collected.buf.lock().unwrap()).into_owned()
+}
+
+/// Everything, once the writer closed the pipe (the process exited).
+fn finish(collected: Collected) -> String {
+    let _ = collected.reader.join();
+    String::from_utf8_lossy(&collected.buf.lock().unwrap()).into_owned()
 }
 
 /// Runs `kes` to completion (at most 60 s).
@@ -115,12 +128,10 @@ fn run(args: &[String], env: &BTreeMap<String, String>, stdin: &str, cwd: &Path)
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // Let the reader threads drain the pipes.
-    std::thread::sleep(Duration::from_millis(20));
     Output {
         status: status.code().unwrap_or(-1),
-        stdout: text(&stdout),
-        stderr: text(&stderr),
+        stdout: finish(stdout),
+        stderr: finish(stderr),
     }
 }
 
@@ -379,11 +390,10 @@ fn run_case(case: &Case) -> Output {
             }
             interrupt(child.id());
             let status = child.wait().unwrap();
-            std::thread::sleep(Duration::from_millis(20));
             Output {
                 status: status.code().unwrap_or(-1),
-                stdout: text(&stdout),
-                stderr: text(&stderr),
+                stdout: finish(stdout),
+                stderr: finish(stderr),
             }
         }
     };

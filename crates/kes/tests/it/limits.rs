@@ -265,7 +265,10 @@ async fn idle_keep_alive_connections_outlive_the_header_timeout() {
     for round in 0..2 {
         tls.write_all(request).await.unwrap();
         let mut buf = vec![0u8; 8192];
-        let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
         assert!(text.starts_with("HTTP/1.1 200"), "round {round}: {text}");
         if round == 0 {
