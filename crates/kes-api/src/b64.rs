@@ -54,13 +54,41 @@ pub(crate) fn encode_zeroizing(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
     out
 }
 
+/// Base64 of up to this many bytes is encoded on the stack by [`serialize_str`].
+const STACK_INPUT_LEN: usize = 192;
+/// Its base64: 4 characters per 3 bytes.
+const STACK_TEXT_LEN: usize = STACK_INPUT_LEN / 3 * 4;
+
+/// Serializes `bytes` as a base64 string through serde (the bodies without a direct encoder,
+/// see `encode.rs`).
+///
+/// Short inputs (the usual keys, contexts and ciphertexts) are encoded into a stack buffer
+/// rather than a new `String`, longer ones into a heap buffer allocated at its final size.
+/// Either buffer is wiped afterwards, as the bytes may be secret.
+fn serialize_str<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    let mut stack = Zeroizing::new([0u8; STACK_TEXT_LEN]);
+    let heap;
+    let text: &[u8] = if bytes.len() <= STACK_INPUT_LEN {
+        let n = GO_STD
+            .encode_slice(bytes, stack.as_mut_slice())
+            .map_err(serde::ser::Error::custom)?;
+        stack.get(..n).unwrap_or_default()
+    } else {
+        heap = encode_zeroizing(bytes);
+        &heap
+    };
+    // Base64 output is ASCII, so this conversion never fails.
+    let text = std::str::from_utf8(text).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(text)
+}
+
 /// Serde helpers for public `Vec<u8>` fields.
 pub(crate) mod bytes {
     use super::*;
     use serde::{Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&GO_STD.encode(v))
+        serialize_str(v, s)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
@@ -75,10 +103,7 @@ pub(crate) mod secret {
     use serde::{Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        let encoded = encode_zeroizing(v);
-        // Base64 output is ASCII, so this conversion never fails.
-        let text = std::str::from_utf8(&encoded).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(text)
+        serialize_str(v, s)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(

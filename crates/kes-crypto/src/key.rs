@@ -13,6 +13,9 @@ use crate::error::{DecryptError, EncryptError, InvalidKeyLength, RngError};
 /// Length of the random suffix of a raw ciphertext: IV (16 bytes) then nonce (12 bytes).
 pub(crate) const RANDOM_LEN: usize = IV_LEN + NONCE_LEN;
 
+/// Length of the randomness of [`SecretKey::generate_data_key`]: data key (32) ‖ IV ‖ nonce.
+const DATA_KEY_RANDOM_LEN: usize = KEY_LEN + RANDOM_LEN;
+
 /// The algorithm of a master key (spec §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyType {
@@ -146,8 +149,8 @@ impl SecretKey {
     /// Seals `plaintext` bound to `associated_data` (the request's `context`) in the raw format
     /// of the final KES (spec §4.3): `ciphertext ‖ tag (16) ‖ iv (16) ‖ nonce (12)`.
     ///
-    /// Every call draws a fresh random IV and nonce, so encrypting the same input twice gives
-    /// different ciphertexts.
+    /// Every call draws a fresh random IV and nonce (together, with one call to the operating
+    /// system's generator), so encrypting the same input twice gives different ciphertexts.
     ///
     /// # Errors
     ///
@@ -158,10 +161,63 @@ impl SecretKey {
         plaintext: &[u8],
         associated_data: &[u8],
     ) -> Result<Vec<u8>, EncryptError> {
+        // IV and nonce end up in the ciphertext, so they are not secret: a plain array will do.
+        let mut iv_nonce = [0u8; RANDOM_LEN];
+        fill_random(&mut iv_nonce)?;
+        self.seal(&iv_nonce, plaintext, associated_data)
+    }
+
+    /// Generates a data key for `/v1/key/generate`: 32 fresh random bytes, and those bytes
+    /// sealed with this key and `associated_data` exactly as [`SecretKey::encrypt`] seals them.
+    ///
+    /// Returns `(data key, ciphertext)`. It is equivalent to [`random_data_key`] followed by
+    /// [`SecretKey::encrypt`] of its bytes, but draws the data key, the IV and the nonce
+    /// (32 + 16 + 12 bytes) with a single call to the operating system's random number
+    /// generator, into a buffer that is wiped when the call returns.
+    ///
+    /// # Errors
+    ///
+    /// [`EncryptError::Rng`] if no randomness is available.
+    pub fn generate_data_key(
+        &self,
+        associated_data: &[u8],
+    ) -> Result<(Plaintext, Vec<u8>), EncryptError> {
+        let mut random = Zeroizing::new([0u8; DATA_KEY_RANDOM_LEN]);
+        fill_random(random.as_mut())?;
+        self.data_key_from(&random, associated_data)
+    }
+
+    /// The deterministic part of [`SecretKey::generate_data_key`]: `random` is
+    /// `data key (32) ‖ iv (16) ‖ nonce (12)`.
+    fn data_key_from(
+        &self,
+        random: &[u8; DATA_KEY_RANDOM_LEN],
+        associated_data: &[u8],
+    ) -> Result<(Plaintext, Vec<u8>), EncryptError> {
+        // The split points are constants of the array type, so neither split nor copy can fail.
+        let (data_key, iv_nonce_bytes) = random.split_at(KEY_LEN);
+        let mut iv_nonce = [0u8; RANDOM_LEN];
+        iv_nonce.copy_from_slice(iv_nonce_bytes);
+        let ciphertext = self.seal(&iv_nonce, data_key, associated_data)?;
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(KEY_LEN));
+        plaintext.extend_from_slice(data_key);
+        Ok((Plaintext(plaintext), ciphertext))
+    }
+
+    /// Seals `plaintext` with the given `iv ‖ nonce` into the raw format: the one sealing path
+    /// of [`SecretKey::encrypt`] and [`SecretKey::generate_data_key`].
+    fn seal(
+        &self,
+        iv_nonce: &[u8; RANDOM_LEN],
+        plaintext: &[u8],
+        associated_data: &[u8],
+    ) -> Result<Vec<u8>, EncryptError> {
+        // The split point is a constant of the array type, so neither split nor copy can fail.
+        let (iv_bytes, nonce_bytes) = iv_nonce.split_at(IV_LEN);
         let mut iv = [0u8; IV_LEN];
         let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut iv)?;
-        fill_random(&mut nonce)?;
+        iv.copy_from_slice(iv_bytes);
+        nonce.copy_from_slice(nonce_bytes);
 
         let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN + RANDOM_LEN);
         let subkey = self.derive_message_key(&iv);
@@ -177,8 +233,7 @@ impl SecretKey {
                 &mut out,
             )?,
         }
-        out.extend_from_slice(&iv);
-        out.extend_from_slice(&nonce);
+        out.extend_from_slice(iv_nonce);
         Ok(out)
     }
 
@@ -364,7 +419,10 @@ impl fmt::Debug for Plaintext {
     }
 }
 
-/// 32 fresh random bytes: the data key of `/v1/key/generate`.
+/// 32 fresh random bytes: a data key.
+///
+/// `/v1/key/generate` uses [`SecretKey::generate_data_key`] instead, which draws the data key
+/// together with the randomness that seals it.
 ///
 /// # Errors
 ///
@@ -583,6 +641,96 @@ mod tests {
         ct.extend_from_slice(&nonce);
         let key = SecretKey::new(KeyType::ChaCha20, master);
         assert_eq!(key.decrypt(&ct, b"ad").unwrap().expose_secret(), b"hello");
+    }
+
+    /// Seals by hand with the primitive layer: what `encrypt` and `generate_data_key` must emit
+    /// for a given IV and nonce.
+    fn seal_by_hand(
+        ty: KeyType,
+        master: &[u8; 32],
+        iv: &[u8; 16],
+        nonce: &[u8; 12],
+        plaintext: &[u8],
+        ad: &[u8],
+    ) -> Vec<u8> {
+        let mut ct = match ty {
+            KeyType::Aes256 => {
+                let subkey = HmacSha256::new(master).mac(iv);
+                aead::seal_aes256gcm(&subkey, nonce, plaintext, ad).unwrap()
+            }
+            KeyType::ChaCha20 => {
+                let subkey = aead::hchacha20(master, iv);
+                aead::seal_chacha20poly1305(&subkey, nonce, plaintext, ad).unwrap()
+            }
+        };
+        ct.extend_from_slice(iv);
+        ct.extend_from_slice(nonce);
+        ct
+    }
+
+    #[test]
+    fn generate_data_key_round_trips_and_is_fresh() {
+        for ty in [KeyType::Aes256, KeyType::ChaCha20] {
+            let key = SecretKey::generate(ty).unwrap();
+            let (dek, ct) = key.generate_data_key(b"context").unwrap();
+            assert_eq!(dek.len(), 32);
+            assert_eq!(ct.len(), 32 + 44, "raw format: sealed key, tag, iv, nonce");
+            assert_eq!(
+                key.decrypt(&ct, b"context").unwrap().expose_secret(),
+                dek.expose_secret()
+            );
+            assert!(key.decrypt(&ct, b"").is_err());
+            let (dek2, ct2) = key.generate_data_key(b"context").unwrap();
+            assert_ne!(dek.expose_secret(), dek2.expose_secret());
+            assert_ne!(ct[32..], ct2[32..], "fresh tag, IV and nonce");
+            // The data key is not a prefix of the ciphertext: it was sealed, not copied.
+            assert_ne!(&ct[..32], dek.expose_secret());
+            let (_, empty_ad) = key.generate_data_key(b"").unwrap();
+            assert_eq!(key.decrypt(&empty_ad, b"").unwrap().len(), 32);
+        }
+    }
+
+    /// The 60 random bytes are used as `data key ‖ iv ‖ nonce`, and the data key is sealed
+    /// into exactly the raw format `encrypt` emits for that IV and nonce.
+    #[test]
+    fn generate_data_key_layout_of_its_randomness() {
+        let master = [9u8; 32];
+        let random: [u8; 60] = std::array::from_fn(|i| i as u8 + 1);
+        let (want_dek, rest) = random.split_at(32);
+        let iv: [u8; 16] = rest[..16].try_into().unwrap();
+        let nonce: [u8; 12] = rest[16..].try_into().unwrap();
+        for ty in [KeyType::Aes256, KeyType::ChaCha20] {
+            let key = SecretKey::new(ty, master);
+            let (dek, ct) = key.data_key_from(&random, b"ad").unwrap();
+            assert_eq!(dek.expose_secret(), want_dek);
+            assert_eq!(
+                ct,
+                seal_by_hand(ty, &master, &iv, &nonce, want_dek, b"ad"),
+                "{ty}"
+            );
+            assert_eq!(&ct[ct.len() - 28..], rest);
+            assert_eq!(key.decrypt(&ct, b"ad").unwrap().expose_secret(), want_dek);
+        }
+    }
+
+    /// `encrypt` draws `iv ‖ nonce` in that order and seals as the primitives do.
+    #[test]
+    fn seal_uses_iv_then_nonce() {
+        let master = [3u8; 32];
+        let iv_nonce: [u8; 28] = std::array::from_fn(|i| 200 - i as u8);
+        let iv: [u8; 16] = iv_nonce[..16].try_into().unwrap();
+        let nonce: [u8; 12] = iv_nonce[16..].try_into().unwrap();
+        for ty in [KeyType::Aes256, KeyType::ChaCha20] {
+            let key = SecretKey::new(ty, master);
+            for pt in [&b""[..], b"hello", &[0xaa; 100]] {
+                assert_eq!(
+                    key.seal(&iv_nonce, pt, b"ctx").unwrap(),
+                    seal_by_hand(ty, &master, &iv, &nonce, pt, b"ctx"),
+                    "{ty} {}",
+                    pt.len()
+                );
+            }
+        }
     }
 
     #[test]

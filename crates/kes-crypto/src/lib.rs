@@ -8,8 +8,9 @@
 //! * [`KeyVersion`] is the record stored in a keystore (§4.1): base64 of a protobuf message
 //!   (current) or a JSON object (legacy, read-only).
 //! * [`HmacKey`] backs `/v1/key/hmac`.
-//! * [`ApiKey`], [`identity_of_certificate`] and the certificate helpers implement the identity
-//!   model of §5; [`legacy_pem`] implements the RFC 1423 PEM encryption used by `tls.password`
+//! * [`ApiKey`], [`identity_of_certificate`] (and [`certificate_identity`], which also reads
+//!   the CA flag) and the certificate helpers implement the identity model of §5;
+//!   [`legacy_pem`] implements the RFC 1423 PEM encryption used by `tls.password`
 //!   and `kes identity new --encrypt`; [`pem`] reads and writes PEM files as Go does (RFC 1421
 //!   headers included); [`names`] holds the name and pattern rules of §2.3.
 //! * [`aead`] is the primitive layer every sealing operation goes through; it is public so that
@@ -43,7 +44,10 @@ pub use api_key::{
     ApiKey, ApiKeyError, CertifiedKeyPem, PrivateKeyError, api_key_from_pkcs8_der,
     api_key_from_pkcs8_pem, generate_identity_certificate,
 };
-pub use cert::{CertificateError, identity_of_certificate, identity_of_spki, is_ca_certificate};
+pub use cert::{
+    CertificateError, certificate_identity, identity_of_certificate, identity_of_spki,
+    is_ca_certificate,
+};
 pub use error::{
     DecryptError, EncryptError, HmacUnsupported, InvalidKeyLength, RecordError, RngError,
 };

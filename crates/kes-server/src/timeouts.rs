@@ -274,9 +274,9 @@ mod tests {
             .await
             .unwrap();
         let mut buf = [0u8; 64];
-        server.read(&mut buf).await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 26);
         client.write_all(b"\n").await.unwrap();
-        server.read(&mut buf).await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 1);
         // Handler time: no deadline while the request is being served.
         let read = tokio::time::timeout(Duration::from_secs(600), server.read(&mut buf)).await;
         assert!(
