@@ -25,6 +25,9 @@ use crate::tls::Peer;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (HTTP/1.1 read buffer, HTTP/2 header list).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Largest HTTP/1.1 read buffer, which also bounds a request head. hyper keeps this buffer for
+/// the life of a connection, so it is most of what an idle connection costs.
+const HTTP1_READ_BUFFER: usize = 8 * 1024;
 /// HTTP/2 streams a client may open at once on one connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 256;
 /// HTTP/2 receive window per stream: one maximal request body.
@@ -144,7 +147,7 @@ impl Server {
             .header_read_timeout(None)
             .keep_alive(true)
             .max_headers(128)
-            .max_buf_size(MAX_HEADER_BYTES);
+            .max_buf_size(HTTP1_READ_BUFFER);
         http.http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
