@@ -647,22 +647,7 @@ impl Walker<'_> {
                 );
             }
         }
-        let Some(entry) = top.get("policy") else {
-            return Vec::new();
-        };
-        let entries = match &entry.value.value {
-            Value::Map(entries) => entries.as_slice(),
-            _ if entry.value.is_null() => return Vec::new(),
-            _ => {
-                let found = entry.value.describe();
-                self.error(
-                    entry.value.pos,
-                    "policy",
-                    format!("expected a mapping of policies, found {found}"),
-                );
-                return Vec::new();
-            }
-        };
+        let entries = self.named_entries(top, "policy", "policies");
 
         let mut policies = Vec::with_capacity(entries.len());
         // identity → policy it is assigned to
@@ -768,23 +753,29 @@ impl Walker<'_> {
         }
     }
 
-    fn api(&mut self, top: &Mapping<'_>) -> Vec<ApiConfig> {
-        let Some(entry) = top.get("api") else {
-            return Vec::new();
+    /// The entries of a top-level section whose keys are names chosen by the user (`policy`,
+    /// `api`): empty when the section is absent or null; an error when it is not a mapping.
+    fn named_entries<'n>(&mut self, top: &Mapping<'n>, key: &str, what: &str) -> &'n [Entry] {
+        let Some(entry) = top.get(key) else {
+            return &[];
         };
-        let entries = match &entry.value.value {
+        match &entry.value.value {
             Value::Map(entries) => entries.as_slice(),
-            _ if entry.value.is_null() => return Vec::new(),
+            _ if entry.value.is_null() => &[],
             _ => {
                 let found = entry.value.describe();
                 self.error(
                     entry.value.pos,
-                    "api",
-                    format!("expected a mapping of API paths, found {found}"),
+                    key,
+                    format!("expected a mapping of {what}, found {found}"),
                 );
-                return Vec::new();
+                &[]
             }
-        };
+        }
+    }
+
+    fn api(&mut self, top: &Mapping<'_>) -> Vec<ApiConfig> {
+        let entries = self.named_entries(top, "api", "API paths");
         let mut api = Vec::with_capacity(entries.len());
         for entry in entries {
             let route = entry.key.as_str();

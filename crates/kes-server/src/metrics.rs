@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::logs::StreamCounters;
+
 /// Histogram bucket bounds in seconds.
 const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 3.0, 5.0, 10.0];
 /// Status codes 100..=599 get a counter each.
@@ -20,8 +22,6 @@ pub struct Metrics {
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
-    audit_events: AtomicU64,
-    error_events: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -39,8 +39,6 @@ impl Metrics {
             buckets: Default::default(),
             count: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
-            audit_events: AtomicU64::new(0),
-            error_events: AtomicU64::new(0),
         }
     }
 
@@ -69,18 +67,9 @@ impl Metrics {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
-    /// An audit event was written to a log stream subscriber.
-    pub fn audit_event(&self) {
-        self.audit_events.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An error event was written to a log stream subscriber.
-    pub fn error_event(&self) {
-        self.error_events.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Renders the metrics in the Prometheus text format.
-    pub fn render(&self, system: &SystemStats) -> String {
+    /// `logs` counts the events delivered to log stream subscribers.
+    pub fn render(&self, system: &SystemStats, logs: &StreamCounters) -> String {
         let mut out = String::with_capacity(4096);
         let mut counter = |name: &str, help: &str, lo: u16, hi: u16| {
             let samples: Vec<(u16, u64)> = (lo..=hi)
@@ -151,7 +140,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "kes_log_audit_events {}",
-            self.audit_events.load(Ordering::Relaxed)
+            logs.audit_events.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
@@ -161,7 +150,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "kes_log_error_events {}",
-            self.error_events.load(Ordering::Relaxed)
+            logs.error_events.load(Ordering::Relaxed)
         );
         gauge(
             &mut out,
@@ -276,7 +265,10 @@ mod tests {
         m.request_finished(200, Duration::from_millis(3));
         m.request_started();
         m.request_finished(404, Duration::from_millis(70));
-        let text = m.render(&SystemStats::read(Duration::from_secs(1)));
+        let text = m.render(
+            &SystemStats::read(Duration::from_secs(1)),
+            &StreamCounters::default(),
+        );
         assert!(text.contains("kes_http_request_success{code=\"200\"} 1\n"));
         assert!(text.contains("kes_http_request_error{code=\"404\"} 1\n"));
         assert!(!text.contains("kes_http_request_failure"));

@@ -91,7 +91,10 @@ fn go_arch() -> &'static str {
 
 pub(super) fn metrics(ctx: &Ctx<'_>) -> Reply {
     let stats = SystemStats::read(ctx.server.started.elapsed());
-    let text = ctx.server.metrics.render(&stats);
+    let text = ctx
+        .server
+        .metrics
+        .render(&stats, ctx.server.logs().counters());
     let mut res = Response::new(full(text));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
