@@ -7,8 +7,10 @@
 //! PKCS #7 padding.
 //!
 //! This scheme is weak by modern standards (one MD5 round, no authentication: a wrong password
-//! is detected only through the padding, so about 1 in 256 wrong passwords goes unnoticed and
-//! yields garbage). It is supported for compatibility with files KES wrote, not recommended.
+//! is detected only through the padding, so about 1 in 256 wrong passwords passes that check and
+//! yields garbage). [`decrypt_private_key`] adds a check of the DER framing of the result, so
+//! a wrong password is reported as one rather than as a malformed key. The scheme is supported
+//! for compatibility with files KES wrote, not recommended.
 //! Decryption supports `AES-128-CBC`, `AES-192-CBC` and `AES-256-CBC`; Go's DES modes are not
 //! supported. Encryption always uses `AES-256-CBC`, as KES does.
 
@@ -118,6 +120,54 @@ pub fn decrypt(
     let (block, _) = pem::decode(pem_text.as_bytes()).ok_or(LegacyPemError::NoPemBlock)?;
     let der = decrypt_block(&block, password)?;
     Ok((block.label().to_owned(), der))
+}
+
+/// Decrypts the first PEM block in `pem_text`, which must hold a private key (PKCS #8, SEC1 or
+/// PKCS #1: all one DER `SEQUENCE`), and returns its label and DER.
+///
+/// Unlike [`decrypt`], a result that passes the padding check but is not one well-formed DER
+/// `SEQUENCE` filling the whole plaintext is reported as [`LegacyPemError::IncorrectPassword`]:
+/// that is what a wrong password yields about once in 256 tries.
+///
+/// # Errors
+///
+/// As [`decrypt`].
+pub fn decrypt_private_key(
+    pem_text: &str,
+    password: &[u8],
+) -> Result<(String, Zeroizing<Vec<u8>>), LegacyPemError> {
+    let (label, der) = decrypt(pem_text, password)?;
+    if !is_der_sequence(&der) {
+        return Err(LegacyPemError::IncorrectPassword);
+    }
+    Ok((label, der))
+}
+
+/// Whether `der` is exactly one DER `SEQUENCE` (tag 0x30) with a minimally encoded length.
+fn is_der_sequence(der: &[u8]) -> bool {
+    let [0x30, first, rest @ ..] = der else {
+        return false;
+    };
+    let (len, body) = if *first < 0x80 {
+        (usize::from(*first), rest)
+    } else {
+        let count = usize::from(*first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return false;
+        }
+        let (len_bytes, body) = rest.split_at(count);
+        if len_bytes.first() == Some(&0) {
+            return false;
+        }
+        let len = len_bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        if len < 0x80 {
+            return false;
+        }
+        (len, body)
+    };
+    body.len() == len
 }
 
 /// Decrypts one PEM block (Go's `x509.DecryptPEMBlock`).
@@ -315,6 +365,72 @@ mod tests {
         assert!(matches!(err(odd), LegacyPemError::NotBlockMultiple));
         let empty = "-----BEGIN X-----\nDEK-Info: AES-256-CBC,00112233445566778899aabbccddeeff\n\n-----END X-----\n";
         assert!(matches!(err(empty), LegacyPemError::InvalidPadding));
+    }
+
+    /// Encrypts like [`encrypt`] but with a fixed IV, so that the test below is deterministic.
+    fn encrypt_with_iv(der: &[u8], password: &[u8], iv: [u8; BLOCK_LEN]) -> String {
+        let key = derive_key(password, &iv, Mode::Aes256.key_len());
+        let pad = BLOCK_LEN - der.len() % BLOCK_LEN;
+        let mut data = der.to_vec();
+        data.extend(std::iter::repeat_n(pad as u8, pad));
+        cbc_encrypt::<Aes256>(&key, &iv, &mut data).unwrap();
+        let block = PemBlock::new("PRIVATE KEY", data.into())
+            .with_header("Proc-Type", "4,ENCRYPTED")
+            .with_header("DEK-Info", format!("AES-256-CBC,{}", hex::encode(iv)));
+        pem::encode(&block).to_string()
+    }
+
+    #[test]
+    fn wrong_passwords_that_pass_the_padding_check_are_still_wrong_passwords() {
+        // A PKCS #8 Ed25519 key's framing: SEQUENCE of 46 bytes.
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+        ];
+        der.extend_from_slice(&[0x04, 0x22, 0x04, 0x20]);
+        der.extend(0u8..32);
+        assert!(is_der_sequence(&der));
+        let text = encrypt_with_iv(&der, b"right", [7; BLOCK_LEN]);
+        assert_eq!(
+            decrypt_private_key(&text, b"right").unwrap().1.as_slice(),
+            der
+        );
+
+        let mut passed_padding = 0;
+        for i in 0..4000 {
+            let wrong = format!("wrong-{i}");
+            if decrypt(&text, wrong.as_bytes()).is_ok() {
+                passed_padding += 1;
+            }
+            assert!(matches!(
+                decrypt_private_key(&text, wrong.as_bytes()),
+                Err(LegacyPemError::IncorrectPassword)
+            ));
+        }
+        // About 1 in 256 wrong passwords yields valid padding: the case this guards against.
+        assert!(
+            passed_padding > 0,
+            "no wrong password passed the padding check"
+        );
+    }
+
+    #[test]
+    fn der_sequence_framing() {
+        assert!(is_der_sequence(&[0x30, 0x00]));
+        assert!(is_der_sequence(&[0x30, 0x01, 0x05]));
+        assert!(!is_der_sequence(&[0x30, 0x02, 0x05]));
+        assert!(!is_der_sequence(&[0x31, 0x00]));
+        assert!(!is_der_sequence(&[0x30]));
+        assert!(!is_der_sequence(&[]));
+        // Long form: minimal only.
+        let mut long = vec![0x30, 0x81, 0x80];
+        long.extend([0u8; 0x80]);
+        assert!(is_der_sequence(&long));
+        assert!(!is_der_sequence(&[0x30, 0x81, 0x01, 0x00]));
+        let mut padded = vec![0x30, 0x82, 0x00, 0x80];
+        padded.extend([0u8; 0x80]);
+        assert!(!is_der_sequence(&padded));
+        assert!(!is_der_sequence(&[0x30, 0x80]));
+        assert!(!is_der_sequence(&[0x30, 0x85, 1, 1, 1, 1, 1]));
     }
 
     #[test]

@@ -136,8 +136,9 @@ pub fn certified_key_from_pem(
                 "https: private key is encrypted: password required".into(),
             ));
         };
-        let (label, der) = kes_crypto::legacy_pem::decrypt(key_text, password.as_bytes())
-            .map_err(|e| TlsError::PrivateKey(e.to_string()))?;
+        let (label, der) =
+            kes_crypto::legacy_pem::decrypt_private_key(key_text, password.as_bytes())
+                .map_err(|e| TlsError::PrivateKey(e.to_string()))?;
         private_key_from_der(&label, &der)?
     } else {
         PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::PrivateKey(e.to_string()))?

@@ -137,8 +137,8 @@ fn read_private_key(path: &Path) -> Result<Zeroizing<String>, Failure> {
         "Enter password for private key {}: ",
         path.display()
     ))?;
-    let (label, der) =
-        kes_crypto::legacy_pem::decrypt(&text, password.as_bytes()).map_err(|e| {
+    let (label, der) = kes_crypto::legacy_pem::decrypt_private_key(&text, password.as_bytes())
+        .map_err(|e| {
             Failure::msg(format!(
                 "cannot decrypt private key '{}': {e}",
                 path.display()
