@@ -34,10 +34,20 @@ const GO_STD: GeneralPurpose = GeneralPurpose::new(
 /// Decodes standard, padded base64 as Go's `base64.StdEncoding.DecodeString` does: `\r` and
 /// `\n` anywhere are skipped. The output is wiped when dropped since it is often key material.
 pub(crate) fn decode_go_base64(input: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let is_line_break = |b: &u8| *b == b'\r' || *b == b'\n';
+    if !input.iter().any(is_line_break) {
+        // The common case (records are written without line breaks): no filtered copy.
+        return decode_std(input);
+    }
     let mut filtered = Zeroizing::new(Vec::with_capacity(input.len()));
-    filtered.extend(input.iter().copied().filter(|b| *b != b'\r' && *b != b'\n'));
-    let mut out = Zeroizing::new(Vec::with_capacity(filtered.len() / 4 * 3 + 3));
-    GO_STD.decode_vec(filtered.as_slice(), &mut out).ok()?;
+    filtered.extend(input.iter().filter(|b| !is_line_break(b)));
+    decode_std(&filtered)
+}
+
+/// Decodes `GO_STD` base64 into a buffer allocated once, at its final size or a few bytes more.
+fn decode_std(text: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 4 * 3 + 3));
+    GO_STD.decode_vec(text, &mut out).ok()?;
     Some(out)
 }
 

@@ -134,6 +134,16 @@ impl SecretKey {
         SecretKey { inner }
     }
 
+    /// Lends this key out as a [`SecretKeyRef`], the form in which a
+    /// [`KeyVersion`](crate::KeyVersion) hands out its key. No key bytes are copied.
+    #[must_use]
+    pub fn as_key_ref(&self) -> SecretKeyRef<'_> {
+        SecretKeyRef {
+            ty: self.inner.ty,
+            bytes: &self.inner.bytes,
+        }
+    }
+
     /// The algorithm of this key.
     #[must_use]
     pub fn key_type(&self) -> KeyType {
@@ -144,6 +154,81 @@ impl SecretKey {
     #[must_use]
     pub fn expose_secret(&self) -> &[u8; KEY_LEN] {
         &self.inner.bytes
+    }
+
+    /// Seals `plaintext` bound to `associated_data`: see [`SecretKeyRef::encrypt`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SecretKeyRef::encrypt`].
+    pub fn encrypt(
+        &self,
+        plaintext: &[u8],
+        associated_data: &[u8],
+    ) -> Result<Vec<u8>, EncryptError> {
+        self.as_key_ref().encrypt(plaintext, associated_data)
+    }
+
+    /// Generates a data key for `/v1/key/generate`: see [`SecretKeyRef::generate_data_key`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SecretKeyRef::generate_data_key`].
+    pub fn generate_data_key(
+        &self,
+        associated_data: &[u8],
+    ) -> Result<(Plaintext, Vec<u8>), EncryptError> {
+        self.as_key_ref().generate_data_key(associated_data)
+    }
+
+    /// Opens a ciphertext in any format KES ever emitted: see [`SecretKeyRef::decrypt`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SecretKeyRef::decrypt`].
+    pub fn decrypt(
+        &self,
+        ciphertext: &[u8],
+        associated_data: &[u8],
+    ) -> Result<Plaintext, DecryptError> {
+        self.as_key_ref().decrypt(ciphertext, associated_data)
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_key_ref().fmt(f)
+    }
+}
+
+/// A borrowed 256-bit master key together with its algorithm: the key of a
+/// [`KeyVersion`](crate::KeyVersion) (which keeps its key bytes in its own single heap
+/// allocation), or a [`SecretKey`] lent out with [`SecretKey::as_key_ref`].
+///
+/// It holds only a reference: copying it copies no key bytes, and the bytes are wiped by their
+/// owner. `Debug` is redacted; there is no `Display` or `Serialize`.
+#[derive(Clone, Copy)]
+pub struct SecretKeyRef<'a> {
+    ty: KeyType,
+    bytes: &'a [u8; KEY_LEN],
+}
+
+impl<'a> SecretKeyRef<'a> {
+    /// Lends out `bytes` as a key of type `ty` (the owner of `bytes` wipes them).
+    pub(crate) fn new(ty: KeyType, bytes: &'a [u8; KEY_LEN]) -> SecretKeyRef<'a> {
+        SecretKeyRef { ty, bytes }
+    }
+
+    /// The algorithm of this key.
+    #[must_use]
+    pub fn key_type(self) -> KeyType {
+        self.ty
+    }
+
+    /// The raw key bytes. Every use is a place where the secret leaves its owner: keep it short.
+    #[must_use]
+    pub fn expose_secret(self) -> &'a [u8; KEY_LEN] {
+        self.bytes
     }
 
     /// Seals `plaintext` bound to `associated_data` (the request's `context`) in the raw format
@@ -157,7 +242,7 @@ impl SecretKey {
     /// [`EncryptError::Rng`] if no randomness is available; [`EncryptError::PlaintextTooLarge`]
     /// for plaintexts beyond the AEAD limit (tens of GiB).
     pub fn encrypt(
-        &self,
+        self,
         plaintext: &[u8],
         associated_data: &[u8],
     ) -> Result<Vec<u8>, EncryptError> {
@@ -168,10 +253,10 @@ impl SecretKey {
     }
 
     /// Generates a data key for `/v1/key/generate`: 32 fresh random bytes, and those bytes
-    /// sealed with this key and `associated_data` exactly as [`SecretKey::encrypt`] seals them.
+    /// sealed with this key and `associated_data` exactly as [`SecretKeyRef::encrypt`] seals them.
     ///
     /// Returns `(data key, ciphertext)`. It is equivalent to [`random_data_key`] followed by
-    /// [`SecretKey::encrypt`] of its bytes, but draws the data key, the IV and the nonce
+    /// [`SecretKeyRef::encrypt`] of its bytes, but draws the data key, the IV and the nonce
     /// (32 + 16 + 12 bytes) with a single call to the operating system's random number
     /// generator, into a buffer that is wiped when the call returns.
     ///
@@ -179,7 +264,7 @@ impl SecretKey {
     ///
     /// [`EncryptError::Rng`] if no randomness is available.
     pub fn generate_data_key(
-        &self,
+        self,
         associated_data: &[u8],
     ) -> Result<(Plaintext, Vec<u8>), EncryptError> {
         let mut random = Zeroizing::new([0u8; DATA_KEY_RANDOM_LEN]);
@@ -187,10 +272,10 @@ impl SecretKey {
         self.data_key_from(&random, associated_data)
     }
 
-    /// The deterministic part of [`SecretKey::generate_data_key`]: `random` is
+    /// The deterministic part of [`SecretKeyRef::generate_data_key`]: `random` is
     /// `data key (32) ‖ iv (16) ‖ nonce (12)`.
     fn data_key_from(
-        &self,
+        self,
         random: &[u8; DATA_KEY_RANDOM_LEN],
         associated_data: &[u8],
     ) -> Result<(Plaintext, Vec<u8>), EncryptError> {
@@ -205,9 +290,9 @@ impl SecretKey {
     }
 
     /// Seals `plaintext` with the given `iv ‖ nonce` into the raw format: the one sealing path
-    /// of [`SecretKey::encrypt`] and [`SecretKey::generate_data_key`].
+    /// of [`SecretKeyRef::encrypt`] and [`SecretKeyRef::generate_data_key`].
     fn seal(
-        &self,
+        self,
         iv_nonce: &[u8; RANDOM_LEN],
         plaintext: &[u8],
         associated_data: &[u8],
@@ -221,7 +306,7 @@ impl SecretKey {
 
         let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN + RANDOM_LEN);
         let subkey = self.derive_message_key(&iv);
-        match self.inner.ty {
+        match self.ty {
             KeyType::Aes256 => {
                 aead::seal_into::<Aes256Gcm>(&subkey, &nonce, plaintext, associated_data, &mut out)?
             }
@@ -248,13 +333,13 @@ impl SecretKey {
     /// [`DecryptError`] for every failure (malformed, too short, wrong key, wrong associated
     /// data, tampered), with no way to tell them apart.
     pub fn decrypt(
-        &self,
+        self,
         ciphertext: &[u8],
         associated_data: &[u8],
     ) -> Result<Plaintext, DecryptError> {
         let parts = ciphertext::parse(ciphertext).ok_or(DecryptError::new())?;
         let subkey = self.derive_message_key(&parts.iv);
-        match self.inner.ty {
+        match self.ty {
             KeyType::Aes256 => aead::open::<Aes256Gcm>(
                 &subkey,
                 &parts.nonce,
@@ -271,18 +356,18 @@ impl SecretKey {
     }
 
     /// The per-message key (spec §4.2); wiped when the returned value is dropped.
-    fn derive_message_key(&self, iv: &[u8; IV_LEN]) -> Zeroizing<[u8; KEY_LEN]> {
-        match self.inner.ty {
-            KeyType::Aes256 => HmacSha256::new(self.inner.bytes.as_ref()).mac_secret(iv),
-            KeyType::ChaCha20 => aead::hchacha20(&self.inner.bytes, iv),
+    fn derive_message_key(self, iv: &[u8; IV_LEN]) -> Zeroizing<[u8; KEY_LEN]> {
+        match self.ty {
+            KeyType::Aes256 => HmacSha256::new(self.bytes.as_slice()).mac_secret(iv),
+            KeyType::ChaCha20 => aead::hchacha20(self.bytes, iv),
         }
     }
 }
 
-impl fmt::Debug for SecretKey {
+impl fmt::Debug for SecretKeyRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretKey")
-            .field("type", &self.inner.ty)
+            .field("type", &self.ty)
             .field("bytes", &"[REDACTED]")
             .finish()
     }
@@ -343,16 +428,25 @@ impl HmacKey {
         HmacKey { inner }
     }
 
+    /// Lends this key out as an [`HmacKeyRef`], the form in which a
+    /// [`KeyVersion`](crate::KeyVersion) hands out its HMAC key. No key bytes are copied.
+    #[must_use]
+    pub fn as_key_ref(&self) -> HmacKeyRef<'_> {
+        HmacKeyRef {
+            bytes: &self.inner.bytes,
+        }
+    }
+
     /// HMAC-SHA256(key, `message`).
     #[must_use]
     pub fn sum(&self, message: &[u8]) -> [u8; 32] {
-        HmacSha256::new(self.inner.bytes.as_ref()).mac(message)
+        self.as_key_ref().sum(message)
     }
 
     /// Checks in constant time whether `tag` is the full 32-byte HMAC of `message`.
     #[must_use]
     pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        HmacSha256::new(self.inner.bytes.as_ref()).verify(message, tag)
+        self.as_key_ref().verify(message, tag)
     }
 
     /// The raw key bytes. Every use is a place where the secret leaves this type: keep it short.
@@ -363,6 +457,47 @@ impl HmacKey {
 }
 
 impl fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_key_ref().fmt(f)
+    }
+}
+
+/// A borrowed 256-bit HMAC-SHA256 key: the HMAC key of a [`KeyVersion`](crate::KeyVersion),
+/// or an [`HmacKey`] lent out with [`HmacKey::as_key_ref`].
+///
+/// It holds only a reference: copying it copies no key bytes, and the bytes are wiped by their
+/// owner. `Debug` is redacted; there is no `Display` or `Serialize`.
+#[derive(Clone, Copy)]
+pub struct HmacKeyRef<'a> {
+    bytes: &'a [u8; KEY_LEN],
+}
+
+impl<'a> HmacKeyRef<'a> {
+    /// Lends out `bytes` as an HMAC key (the owner of `bytes` wipes them).
+    pub(crate) fn new(bytes: &'a [u8; KEY_LEN]) -> HmacKeyRef<'a> {
+        HmacKeyRef { bytes }
+    }
+
+    /// HMAC-SHA256(key, `message`).
+    #[must_use]
+    pub fn sum(self, message: &[u8]) -> [u8; 32] {
+        HmacSha256::new(self.bytes.as_slice()).mac(message)
+    }
+
+    /// Checks in constant time whether `tag` is the full 32-byte HMAC of `message`.
+    #[must_use]
+    pub fn verify(self, message: &[u8], tag: &[u8]) -> bool {
+        HmacSha256::new(self.bytes.as_slice()).verify(message, tag)
+    }
+
+    /// The raw key bytes. Every use is a place where the secret leaves its owner: keep it short.
+    #[must_use]
+    pub fn expose_secret(self) -> &'a [u8; KEY_LEN] {
+        self.bytes
+    }
+}
+
+impl fmt::Debug for HmacKeyRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("HmacKey([REDACTED])")
     }
@@ -701,7 +836,7 @@ mod tests {
         let nonce: [u8; 12] = rest[16..].try_into().unwrap();
         for ty in [KeyType::Aes256, KeyType::ChaCha20] {
             let key = SecretKey::new(ty, master);
-            let (dek, ct) = key.data_key_from(&random, b"ad").unwrap();
+            let (dek, ct) = key.as_key_ref().data_key_from(&random, b"ad").unwrap();
             assert_eq!(dek.expose_secret(), want_dek);
             assert_eq!(
                 ct,
@@ -724,7 +859,7 @@ mod tests {
             let key = SecretKey::new(ty, master);
             for pt in [&b""[..], b"hello", &[0xaa; 100]] {
                 assert_eq!(
-                    key.seal(&iv_nonce, pt, b"ctx").unwrap(),
+                    key.as_key_ref().seal(&iv_nonce, pt, b"ctx").unwrap(),
                     seal_by_hand(ty, &master, &iv, &nonce, pt, b"ctx"),
                     "{ty} {}",
                     pt.len()
@@ -776,6 +911,22 @@ mod tests {
         assert!(debug.contains("REDACTED"));
         let hmac = HmacKey::new([0xab; 32]);
         assert_eq!(format!("{hmac:?}"), "HmacKey([REDACTED])");
+        // The borrowed forms are redacted alike and point at the owner's bytes (no copy).
+        assert_eq!(format!("{:?}", key.as_key_ref()), debug);
+        assert_eq!(format!("{:?}", hmac.as_key_ref()), "HmacKey([REDACTED])");
+        assert!(std::ptr::eq(
+            key.as_key_ref().expose_secret(),
+            key.expose_secret()
+        ));
+        assert!(std::ptr::eq(
+            hmac.as_key_ref().expose_secret(),
+            hmac.expose_secret()
+        ));
+        assert_eq!(key.as_key_ref().key_type(), KeyType::Aes256);
+        let sealed = key.as_key_ref().encrypt(b"pt", b"ad").unwrap();
+        assert_eq!(key.decrypt(&sealed, b"ad").unwrap().expose_secret(), b"pt");
+        assert_eq!(hmac.as_key_ref().sum(b"m"), hmac.sum(b"m"));
+        assert!(hmac.as_key_ref().verify(b"m", &hmac.sum(b"m")));
         let pt = Plaintext::new(Zeroizing::new(vec![0xab; 3]));
         assert_eq!(format!("{pt:?}"), "Plaintext([REDACTED; 3 bytes])");
         assert_eq!(pt.into_inner().as_slice(), &[0xab; 3]);

@@ -6,7 +6,10 @@
 //!   [`SecretKey::decrypt`] accepts every format any KES release emitted (§4.4) and reports every
 //!   failure as the one [`DecryptError`].
 //! * [`KeyVersion`] is the record stored in a keystore (§4.1): base64 of a protobuf message
-//!   (current) or a JSON object (legacy, read-only).
+//!   (current) or a JSON object (legacy, read-only). A server caches one per key, so it keeps
+//!   both keys and its metadata in one compact heap block and lends its keys out as
+//!   [`SecretKeyRef`] and [`HmacKeyRef`], which seal, open and MAC like [`SecretKey`] and
+//!   [`HmacKey`].
 //! * [`HmacKey`] backs `/v1/key/hmac`.
 //! * [`ApiKey`], [`identity_of_certificate`] (and [`certificate_identity`], which also reads
 //!   the CA flag) and the certificate helpers implement the identity model of §5;
@@ -31,6 +34,7 @@ pub mod aead;
 mod api_key;
 mod cert;
 mod ciphertext;
+mod creator;
 mod error;
 mod gojson;
 mod key;
@@ -51,7 +55,7 @@ pub use cert::{
 pub use error::{
     DecryptError, EncryptError, HmacUnsupported, InvalidKeyLength, RecordError, RngError,
 };
-pub use key::{HmacKey, KeyType, Plaintext, SecretKey, random_data_key};
+pub use key::{HmacKey, HmacKeyRef, KeyType, Plaintext, SecretKey, SecretKeyRef, random_data_key};
 pub use record::KeyVersion;
 pub use time_format::format_rfc3339_nano;
 
@@ -69,6 +73,8 @@ mod tests {
     fn thread_safety_and_wiping_are_part_of_the_types() {
         send_sync::<SecretKey>();
         send_sync::<HmacKey>();
+        send_sync::<SecretKeyRef<'static>>();
+        send_sync::<HmacKeyRef<'static>>();
         send_sync::<KeyVersion>();
         send_sync::<ApiKey>();
         send_sync::<Plaintext>();

@@ -13,31 +13,84 @@
 //! Legacy format (read only): a JSON object `{"bytes", "algorithm", "created_at", "created_by"}`
 //! read with Go's `encoding/json` rules; it has no HMAC key.
 
+use std::convert::Infallible;
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use prost::Message;
 use serde::de::MapAccess;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime, Time, UtcOffset};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::aead::KEY_LEN;
+use crate::creator::Creator;
 use crate::error::{HmacUnsupported, RecordError, RngError};
 use crate::gojson::{self, GoStruct, SecretString, set_unless_null};
-use crate::key::{HmacKey, KeyType, SecretKey};
+use crate::key::{HmacKey, HmacKeyRef, KeyType, SecretKey, SecretKeyRef, fill_random};
 
 /// A master key as stored in a keystore: the secret key, its HMAC key (absent in legacy
 /// records), and when and by whom it was created.
 ///
+/// A server caches one of these per key it serves, so the record is compact: everything lives
+/// in a single heap allocation of 88 bytes (moving a `KeyVersion` moves only a pointer). The
+/// secret key and the HMAC key are written straight into that allocation when the record is
+/// made, are never copied out of it by this type, and are wiped when the record is dropped.
+/// The creator's identity is shared by all records with the same creator (see
+/// [`KeyVersion::created_by`]).
+///
 /// `Debug` shows the algorithm and metadata but never key material. There is no `Clone`; share
 /// a parsed record behind an `Arc`.
 pub struct KeyVersion {
-    key: SecretKey,
-    hmac_key: Option<HmacKey>,
-    created_at: OffsetDateTime,
-    created_by: String,
+    record: Box<Record>,
+}
+
+/// The contents of a [`KeyVersion`], in one allocation. The creation time is kept as its parts
+/// (date, wall-clock time and UTC offset, 15 bytes) rather than as an `OffsetDateTime`
+/// (16 bytes), which leaves room for `kind` without growing the record.
+struct Record {
+    key: Zeroizing<[u8; KEY_LEN]>,
+    /// All zeros when `kind` says the record has no HMAC key.
+    hmac_key: Zeroizing<[u8; KEY_LEN]>,
+    kind: Kind,
+    created_date: Date,
+    created_time: Time,
+    created_offset: UtcOffset,
+    created_by: Creator,
+}
+
+/// The key type, and whether the record has an HMAC key, in one byte.
+#[derive(Clone, Copy)]
+enum Kind {
+    Aes256,
+    ChaCha20,
+    /// A legacy record of type AES256: no HMAC key.
+    LegacyAes256,
+    /// A legacy record of type ChaCha20: no HMAC key.
+    LegacyChaCha20,
+}
+
+impl Kind {
+    fn new(ty: KeyType, has_hmac: bool) -> Kind {
+        match (ty, has_hmac) {
+            (KeyType::Aes256, true) => Kind::Aes256,
+            (KeyType::ChaCha20, true) => Kind::ChaCha20,
+            (KeyType::Aes256, false) => Kind::LegacyAes256,
+            (KeyType::ChaCha20, false) => Kind::LegacyChaCha20,
+        }
+    }
+
+    fn key_type(self) -> KeyType {
+        match self {
+            Kind::Aes256 | Kind::LegacyAes256 => KeyType::Aes256,
+            Kind::ChaCha20 | Kind::LegacyChaCha20 => KeyType::ChaCha20,
+        }
+    }
+
+    fn has_hmac(self) -> bool {
+        matches!(self, Kind::Aes256 | Kind::ChaCha20)
+    }
 }
 
 /// The protobuf `HMACKey.Hash` value for SHA-256.
@@ -45,6 +98,9 @@ const HASH_SHA256: u32 = 1;
 
 impl KeyVersion {
     /// Assembles a record from its parts (for `/v1/key/create` and `/v1/key/import`).
+    ///
+    /// The key bytes are copied into the record's own allocation; `key` and `hmac` wipe theirs
+    /// when they are dropped at the end of this call.
     #[must_use]
     pub fn new(
         key: SecretKey,
@@ -52,15 +108,21 @@ impl KeyVersion {
         created_at: OffsetDateTime,
         created_by: String,
     ) -> KeyVersion {
-        KeyVersion {
-            key,
-            hmac_key: Some(hmac),
+        let Ok(version) = Self::assemble::<Infallible>(
+            Kind::new(key.key_type(), true),
             created_at,
-            created_by,
-        }
+            &created_by,
+            |key_bytes, hmac_bytes| {
+                key_bytes.copy_from_slice(key.expose_secret());
+                hmac_bytes.copy_from_slice(hmac.expose_secret());
+                Ok(())
+            },
+        );
+        version
     }
 
-    /// Creates a record with a fresh random secret key of type `ty` and a fresh random HMAC key.
+    /// Creates a record with a fresh random secret key of type `ty` and a fresh random HMAC key,
+    /// drawn straight into the record.
     ///
     /// # Errors
     ///
@@ -70,12 +132,38 @@ impl KeyVersion {
         created_by: String,
         created_at: OffsetDateTime,
     ) -> Result<KeyVersion, RngError> {
-        Ok(KeyVersion::new(
-            SecretKey::generate(ty)?,
-            HmacKey::generate()?,
+        Self::assemble(
+            Kind::new(ty, true),
             created_at,
-            created_by,
-        ))
+            &created_by,
+            |key_bytes, hmac_bytes| {
+                fill_random(key_bytes)?;
+                fill_random(hmac_bytes)
+            },
+        )
+    }
+
+    /// Allocates a record with zeroed keys and lets `fill` write the key bytes in place, so
+    /// that they never exist outside the record's allocation (a record dropped after a failed
+    /// `fill` is wiped like any other).
+    fn assemble<E>(
+        kind: Kind,
+        created_at: OffsetDateTime,
+        created_by: &str,
+        fill: impl FnOnce(&mut [u8; KEY_LEN], &mut [u8; KEY_LEN]) -> Result<(), E>,
+    ) -> Result<KeyVersion, E> {
+        let mut record = Box::new(Record {
+            key: Zeroizing::new([0; KEY_LEN]),
+            hmac_key: Zeroizing::new([0; KEY_LEN]),
+            kind,
+            created_date: created_at.date(),
+            created_time: created_at.time(),
+            created_offset: created_at.offset(),
+            created_by: Creator::new(created_by),
+        });
+        let Record { key, hmac_key, .. } = &mut *record;
+        fill(key, hmac_key)?;
+        Ok(KeyVersion { record })
     }
 
     /// Parses a stored record in either format.
@@ -102,7 +190,10 @@ impl KeyVersion {
             2 => KeyType::ChaCha20,
             other => return Err(RecordError::UnsupportedKeyType(other)),
         };
-        let key = SecretKey::from_slice(ty, &secret.key)
+        let key: &[u8; KEY_LEN] = secret
+            .key
+            .as_slice()
+            .try_into()
             .map_err(|_| RecordError::InvalidSecretKeyLength)?;
 
         let hmac = record
@@ -112,8 +203,11 @@ impl KeyVersion {
         if hmac.hash != HASH_SHA256 {
             return Err(RecordError::UnsupportedHash(hmac.hash));
         }
-        let hmac_key =
-            HmacKey::from_slice(&hmac.key).map_err(|_| RecordError::InvalidHmacKeyLength)?;
+        let hmac_key: &[u8; KEY_LEN] = hmac
+            .key
+            .as_slice()
+            .try_into()
+            .map_err(|_| RecordError::InvalidHmacKeyLength)?;
 
         let created_at = match &record.created_at {
             None => OffsetDateTime::UNIX_EPOCH,
@@ -124,12 +218,17 @@ impl KeyVersion {
             }
         };
 
-        Ok(KeyVersion {
-            key,
-            hmac_key: Some(hmac_key),
+        let Ok(version) = Self::assemble::<Infallible>(
+            Kind::new(ty, true),
             created_at,
-            created_by: record.created_by.clone(),
-        })
+            &record.created_by,
+            |key_bytes, hmac_bytes| {
+                key_bytes.copy_from_slice(key);
+                hmac_bytes.copy_from_slice(hmac_key);
+                Ok(())
+            },
+        );
+        Ok(version)
     }
 
     /// Encodes the record in the current format: standard base64 with padding of the protobuf
@@ -143,25 +242,25 @@ impl KeyVersion {
     /// timestamp (it always does for times this crate can represent).
     pub fn encode(&self) -> Result<Zeroizing<String>, RecordError> {
         let hmac_key = self
-            .hmac_key
-            .as_ref()
+            .hmac_key()
             .ok_or(RecordError::MissingHmacKeyForEncode)?;
-        let nanos = i32::try_from(self.created_at.nanosecond())
-            .map_err(|_| RecordError::CreatedAtOutOfRange)?;
+        let created_at = self.created_at();
+        let nanos =
+            i32::try_from(created_at.nanosecond()).map_err(|_| RecordError::CreatedAtOutOfRange)?;
         let record = PbKeyVersion {
             key: Some(PbSecretKey {
-                key: self.key.expose_secret().to_vec(),
-                r#type: self.key.key_type().proto_value(),
+                key: self.record.key.to_vec(),
+                r#type: self.algorithm().proto_value(),
             }),
             hmac_key: Some(PbHmacKey {
                 key: hmac_key.expose_secret().to_vec(),
                 hash: HASH_SHA256,
             }),
             created_at: Some(PbTimestamp {
-                seconds: self.created_at.unix_timestamp(),
+                seconds: created_at.unix_timestamp(),
                 nanos,
             }),
-            created_by: self.created_by.clone(),
+            created_by: self.created_by().to_owned(),
         };
 
         let mut raw = Zeroizing::new(Vec::with_capacity(record.encoded_len()));
@@ -174,22 +273,25 @@ impl KeyVersion {
         Ok(text)
     }
 
-    /// The secret key.
+    /// The secret key, lent out from the record (no key bytes are copied).
     #[must_use]
-    pub fn key(&self) -> &SecretKey {
-        &self.key
+    pub fn key(&self) -> SecretKeyRef<'_> {
+        SecretKeyRef::new(self.algorithm(), &self.record.key)
     }
 
     /// The algorithm of the secret key.
     #[must_use]
     pub fn algorithm(&self) -> KeyType {
-        self.key.key_type()
+        self.record.kind.key_type()
     }
 
-    /// The HMAC key; `None` for a legacy record.
+    /// The HMAC key, lent out from the record; `None` for a legacy record.
     #[must_use]
-    pub fn hmac_key(&self) -> Option<&HmacKey> {
-        self.hmac_key.as_ref()
+    pub fn hmac_key(&self) -> Option<HmacKeyRef<'_>> {
+        self.record
+            .kind
+            .has_hmac()
+            .then(|| HmacKeyRef::new(&self.record.hmac_key))
     }
 
     /// When the key was created.
@@ -199,13 +301,21 @@ impl KeyVersion {
     /// A legacy time keeps the UTC offset it was written with.
     #[must_use]
     pub fn created_at(&self) -> OffsetDateTime {
-        self.created_at
+        OffsetDateTime::new_in_offset(
+            self.record.created_date,
+            self.record.created_time,
+            self.record.created_offset,
+        )
     }
 
     /// The identity that created the key; empty when unknown.
+    ///
+    /// Records with the same creator usually share one copy of it: the identities seen most
+    /// recently are remembered by a small, fixed-size process-wide table (identities are
+    /// public: hashes of certificates' public keys).
     #[must_use]
     pub fn created_by(&self) -> &str {
-        &self.created_by
+        self.record.created_by.as_str()
     }
 
     /// HMAC-SHA256 of `message` under the record's HMAC key (`/v1/key/hmac`).
@@ -214,8 +324,7 @@ impl KeyVersion {
     ///
     /// [`HmacUnsupported`] for a legacy record, which has no HMAC key (KES answers 409).
     pub fn hmac(&self, message: &[u8]) -> Result<[u8; 32], HmacUnsupported> {
-        self.hmac_key
-            .as_ref()
+        self.hmac_key()
             .map(|key| key.sum(message))
             .ok_or(HmacUnsupported)
     }
@@ -224,10 +333,10 @@ impl KeyVersion {
 impl fmt::Debug for KeyVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyVersion")
-            .field("algorithm", &self.key.key_type())
-            .field("hmac_key", &self.hmac_key.as_ref().map(|_| "[REDACTED]"))
-            .field("created_at", &self.created_at)
-            .field("created_by", &self.created_by)
+            .field("algorithm", &self.algorithm())
+            .field("hmac_key", &self.hmac_key().map(|_| "[REDACTED]"))
+            .field("created_at", &self.created_at())
+            .field("created_by", &self.created_by())
             .finish_non_exhaustive()
     }
 }
@@ -285,22 +394,26 @@ fn parse_legacy(stored: &[u8]) -> Result<KeyVersion, RecordError> {
         "" => KeyType::Aes256,
         name => KeyType::from_cipher_name(name).ok_or(RecordError::UnsupportedAlgorithm)?,
     };
-    if bytes.len() != KEY_LEN {
-        return Err(RecordError::InvalidSecretKeyLength);
-    }
-    let key = SecretKey::from_slice(ty, &bytes).map_err(|_| RecordError::InvalidSecretKeyLength)?;
+    let key: &[u8; KEY_LEN] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| RecordError::InvalidSecretKeyLength)?;
     let created_at = match &record.created_at {
         None => go_zero_time(),
         Some(text) => {
             OffsetDateTime::parse(text, &Rfc3339).map_err(|_| RecordError::InvalidCreatedAt)?
         }
     };
-    Ok(KeyVersion {
-        key,
-        hmac_key: None,
+    let Ok(version) = KeyVersion::assemble::<Infallible>(
+        Kind::new(ty, false),
         created_at,
-        created_by: record.created_by,
-    })
+        &record.created_by,
+        |key_bytes, _| {
+            key_bytes.copy_from_slice(key);
+            Ok(())
+        },
+    );
+    Ok(version)
 }
 
 // Hand-written protobuf messages (no protoc). Key fields are wiped when the messages drop.
@@ -681,6 +794,71 @@ mod tests {
         ] {
             assert_eq!(parse(json).unwrap_err(), RecordError::InvalidBase64);
         }
+    }
+
+    /// A record is one pointer to one heap block of 88 bytes (a 96-byte glibc chunk): what a
+    /// server pays per cached key besides the cache's own entry.
+    #[test]
+    fn a_record_is_one_compact_allocation() {
+        assert_eq!(std::mem::size_of::<KeyVersion>(), 8);
+        assert!(
+            std::mem::size_of::<Record>() <= 88,
+            "{} bytes",
+            std::mem::size_of::<Record>()
+        );
+        assert_eq!(std::mem::size_of::<Kind>(), 1);
+    }
+
+    /// The creation time is kept as parts; every part comes back exactly, offset included.
+    #[test]
+    fn created_at_round_trips_exactly() {
+        for at in [
+            datetime!(2024-01-12 10:39:20.886816 UTC),
+            datetime!(2021-06-01 12:00:00.5 +02:00),
+            datetime!(2000-02-29 23:59:59.999999999 -23:59:59),
+            datetime!(-9999-01-01 00:00:00 +25:59:59),
+            datetime!(9999-12-31 23:59:59.999999999 UTC),
+            OffsetDateTime::UNIX_EPOCH,
+        ] {
+            let record = KeyVersion::new(
+                SecretKey::new(KeyType::Aes256, [1; 32]),
+                HmacKey::new([2; 32]),
+                at,
+                "x".to_owned(),
+            );
+            let back = record.created_at();
+            assert_eq!(back, at);
+            assert_eq!(back.offset(), at.offset(), "{at}");
+            assert_eq!((back.date(), back.time()), (at.date(), at.time()), "{at}");
+        }
+    }
+
+    #[test]
+    fn generate_draws_two_fresh_keys_into_the_record() {
+        let generate = || {
+            KeyVersion::generate(
+                KeyType::ChaCha20,
+                "me".to_owned(),
+                OffsetDateTime::UNIX_EPOCH,
+            )
+            .unwrap()
+        };
+        let (a, b) = (generate(), generate());
+        assert_eq!(a.algorithm(), KeyType::ChaCha20);
+        let a_hmac = a.hmac_key().unwrap().expose_secret();
+        assert_ne!(a.key().expose_secret(), &[0; 32]);
+        assert_ne!(a_hmac, &[0; 32]);
+        assert_ne!(a.key().expose_secret(), a_hmac);
+        assert_ne!(a.key().expose_secret(), b.key().expose_secret());
+        assert_eq!(a.hmac(b"m").unwrap(), HmacKey::new(*a_hmac).sum(b"m"));
+        assert_eq!((a.created_by(), b.created_by()), ("me", "me"));
+        // The key lent out seals and opens like the same bytes in a `SecretKey`.
+        let sealed = a.key().encrypt(b"data", b"ctx").unwrap();
+        let own = SecretKey::new(KeyType::ChaCha20, *a.key().expose_secret());
+        assert_eq!(
+            own.decrypt(&sealed, b"ctx").unwrap().expose_secret(),
+            b"data"
+        );
     }
 
     #[test]

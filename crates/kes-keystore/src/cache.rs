@@ -22,8 +22,10 @@
 //! A cache hit touches neither the key store nor any lock shared by all requests: entries are
 //! spread over 64 independently locked shards, and a hit takes one shard's read lock.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -415,12 +417,81 @@ struct Entries<T> {
 
 /// Aligned to two cache lines, so that the locks of neighbouring shards do not contend.
 #[repr(align(128))]
-struct Shard<T>(RwLock<HashMap<String, Entry<T>>>);
+struct Shard<T>(RwLock<HashMap<Name, Arc<T>>>);
 
-struct Entry<T> {
-    key: Arc<T>,
-    /// Set by every read; cleared by each `unused / 2` tick.
-    used: AtomicBool,
+/// The name of a cached key, with the key's `used` flag: 24 bytes, so that an entry of a shard
+/// (name and `Arc`) takes 32 bytes, and names of up to [`INLINE_NAME`] bytes (most names) need
+/// no heap block of their own.
+///
+/// Names are compared and hashed as their bytes only (the `used` flag, the one mutable part,
+/// takes no part); the map is searched with `name.as_bytes()`.
+enum Name {
+    Inline {
+        /// Set by every read; cleared by each `unused / 2` tick.
+        used: AtomicBool,
+        len: u8,
+        bytes: [u8; INLINE_NAME],
+    },
+    Heap {
+        /// Set by every read; cleared by each `unused / 2` tick.
+        used: AtomicBool,
+        bytes: Box<[u8]>,
+    },
+}
+
+/// The longest name stored inside a [`Name`].
+const INLINE_NAME: usize = 21;
+
+impl Name {
+    /// `name`, marked used.
+    fn new(name: &str) -> Name {
+        let used = AtomicBool::new(true);
+        let mut bytes = [0; INLINE_NAME];
+        match (bytes.get_mut(..name.len()), u8::try_from(name.len())) {
+            (Some(prefix), Ok(len)) => {
+                prefix.copy_from_slice(name.as_bytes());
+                Name::Inline { used, len, bytes }
+            }
+            _ => Name::Heap {
+                used,
+                bytes: Box::from(name.as_bytes()),
+            },
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Name::Inline { len, bytes, .. } => bytes.get(..usize::from(*len)).unwrap_or(&[]),
+            Name::Heap { bytes, .. } => bytes,
+        }
+    }
+
+    fn used(&self) -> &AtomicBool {
+        match self {
+            Name::Inline { used, .. } | Name::Heap { used, .. } => used,
+        }
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Name {}
+
+/// Hashes as the name's bytes do, as `Borrow<[u8]>` requires.
+impl Hash for Name {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for Name {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
 }
 
 impl<T> Entries<T> {
@@ -430,7 +501,7 @@ impl<T> Entries<T> {
         }
     }
 
-    fn shard(&self, name: &str) -> &RwLock<HashMap<String, Entry<T>>> {
+    fn shard(&self, name: &str) -> &RwLock<HashMap<Name, Arc<T>>> {
         // FNV-1a: cheap and good enough to spread names; the maps inside the shards use
         // randomized hashing, so a crafted set of names can only crowd one shard.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -446,24 +517,27 @@ impl<T> Entries<T> {
 
     fn lookup(&self, name: &str) -> Option<Arc<T>> {
         let shard = self.shard(name).read();
-        let entry = shard.get(name)?;
+        let (name, key) = shard.get_key_value(name.as_bytes())?;
         // Avoid writing the shared cache line when the flag is already set.
-        if !entry.used.load(Ordering::Relaxed) {
-            entry.used.store(true, Ordering::Relaxed);
+        let used = name.used();
+        if !used.load(Ordering::Relaxed) {
+            used.store(true, Ordering::Relaxed);
         }
-        Some(Arc::clone(&entry.key))
+        Some(Arc::clone(key))
     }
 
     fn insert(&self, name: &str, key: Arc<T>) {
-        let entry = Entry {
-            key,
-            used: AtomicBool::new(true),
-        };
-        self.shard(name).write().insert(name.to_owned(), entry);
+        let mut shard = self.shard(name).write();
+        // An existing entry keeps its `Name`, so mark that one used.
+        if shard.insert(Name::new(name), key).is_some()
+            && let Some((existing, _)) = shard.get_key_value(name.as_bytes())
+        {
+            existing.used().store(true, Ordering::Relaxed);
+        }
     }
 
     fn remove(&self, name: &str) {
-        self.shard(name).write().remove(name);
+        self.shard(name).write().remove(name.as_bytes());
     }
 
     fn clear(&self) {
@@ -478,7 +552,7 @@ impl<T> Entries<T> {
             shard
                 .0
                 .write()
-                .retain(|_, entry| entry.used.swap(false, Ordering::Relaxed));
+                .retain(|name, _| name.used().swap(false, Ordering::Relaxed));
         }
     }
 

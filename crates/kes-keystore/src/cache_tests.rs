@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::sleep;
 use zeroize::Zeroizing;
 
-use super::{CacheConfig, CacheError, KeyCache};
+use super::{CacheConfig, CacheError, Entries, INLINE_NAME, KeyCache, Name};
 use crate::{Error, KeyStore, MemKeyStore};
 
 /// A store in memory that counts its calls, can be switched off, and can be slow.
@@ -568,4 +568,66 @@ async fn huge_periods_never_fire_and_zero_probe_interval_stops_the_probe() {
     assert_eq!(store.gets(), 1);
     assert_eq!(store.statuses(), 0);
     assert!(!cache.is_offline());
+}
+
+/// An entry of a shard is 32 bytes: the name (inline up to 21 bytes) with the `used` flag, and
+/// the `Arc` of the key.
+#[test]
+fn entries_are_compact() {
+    assert_eq!(std::mem::size_of::<Name>(), 24);
+    assert_eq!(std::mem::size_of::<(Name, Arc<Vec<u8>>)>(), 32);
+}
+
+#[test]
+// The `used` flag of a `Name` takes no part in its hash or equality.
+#[allow(clippy::mutable_key_type)]
+fn names_keep_their_bytes_inline_or_on_the_heap() {
+    let mut map = std::collections::HashMap::new();
+    for len in [0, 1, INLINE_NAME - 1, INLINE_NAME, INLINE_NAME + 1, 80, 300] {
+        let text: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let name = Name::new(&text);
+        assert_eq!(name.as_bytes(), text.as_bytes(), "{len}");
+        assert_eq!(
+            matches!(name, Name::Inline { .. }),
+            len <= INLINE_NAME,
+            "{len}"
+        );
+        assert!(name.used().load(std::sync::atomic::Ordering::Relaxed));
+        assert!(name == Name::new(&text));
+        map.insert(name, len);
+    }
+    // Looked up by bytes, whichever way each name is stored (hashing agrees with `[u8]`).
+    for (name, len) in map.iter() {
+        assert_eq!(map.get(name.as_bytes()), Some(len));
+    }
+    assert_eq!(map.get("abc".as_bytes()), None);
+    assert_eq!(map.get("ab".as_bytes()), None);
+    assert!(Name::new("ab") != Name::new("abc"));
+}
+
+#[test]
+fn entries_track_use_for_inline_and_heap_names() {
+    let entries = Entries::<u8>::new();
+    let long = "l".repeat(80);
+    for name in ["short", long.as_str()] {
+        entries.insert(name, Arc::new(1));
+    }
+    assert_eq!(entries.len(), 2);
+    // Inserted entries count as used once.
+    entries.evict_unused();
+    assert_eq!(entries.len(), 2);
+    // A read marks either kind of name used again.
+    assert_eq!(entries.lookup(&long).as_deref(), Some(&1));
+    entries.evict_unused();
+    assert_eq!(entries.len(), 1);
+    assert!(entries.lookup("short").is_none());
+    // Inserting an existing name replaces the key and marks the entry used.
+    entries.evict_unused();
+    entries.insert(&long, Arc::new(2));
+    entries.evict_unused();
+    assert_eq!(entries.lookup(&long).as_deref(), Some(&2));
+    entries.remove(&long);
+    assert_eq!(entries.len(), 0);
 }

@@ -13,6 +13,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
+use std::future::Future;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
@@ -20,7 +21,6 @@ use crate::policies::Policies;
 use crate::routes::{self, Auth, Endpoint, Lookup, ROUTES};
 use crate::server::Server;
 use crate::state::State;
-use crate::timeouts::ConnFlags;
 use crate::tls::Peer;
 
 /// The response body type of every route.
@@ -163,12 +163,11 @@ pub(crate) fn clean_path(p: &str) -> Option<String> {
 
 impl Server {
     /// Serves one request.
-    pub(crate) async fn handle(
+    pub(crate) async fn handle<B: RequestBody>(
         &self,
-        req: hyper::Request<Incoming>,
+        req: hyper::Request<B>,
         peer: &Peer,
         remote: SocketAddr,
-        flags: &ConnFlags,
     ) -> Response<Body> {
         let start = Instant::now();
         // A cheap clone (shared bytes), so the path can be borrowed while the request moves on.
@@ -227,7 +226,7 @@ impl Server {
         let head = req.method() == Method::HEAD;
         let mut response = self
             .dispatch(
-                req, &state, &policies, peer, identity, index, &path, &resource, flags,
+                req, &state, &policies, peer, identity, index, &path, &resource,
             )
             .await;
         if head {
@@ -259,9 +258,9 @@ impl Server {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn dispatch(
+    async fn dispatch<B: RequestBody>(
         &self,
-        req: hyper::Request<Incoming>,
+        req: hyper::Request<B>,
         state: &State,
         policies: &Policies,
         peer: &Peer,
@@ -269,7 +268,6 @@ impl Server {
         index: usize,
         path: &str,
         resource: &str,
-        flags: &ConnFlags,
     ) -> Response<Body> {
         let Some(route) = ROUTES.get(index) else {
             return not_found();
@@ -306,10 +304,6 @@ impl Server {
         // Log streams hold the connection open and have no timeout.
         match route.endpoint {
             Endpoint::LogAudit | Endpoint::LogError => {
-                // The connection now carries a stream: no idle deadline while it lasts.
-                flags
-                    .streaming
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 return if route.endpoint == Endpoint::LogAudit {
                     self.logs.audit_stream()
                 } else {
@@ -383,31 +377,57 @@ fn authorize(
     }
 }
 
+/// A request body as the pipeline reads it: whole, into a buffer that is wiped when dropped.
+///
+/// The future is boxed: an `impl Future` here trips the compiler's higher-ranked `Send` check
+/// (rust-lang/rust#100013) for bodies that borrow their connection.
+pub(crate) trait RequestBody: Send {
+    /// Reads the body to its end; `Err` when it is longer than `limit` bytes or broken off.
+    fn read_to_end<'a>(self, limit: u64) -> BodyFuture<'a>
+    where
+        Self: 'a;
+}
+
+/// What [`RequestBody::read_to_end`] returns.
+pub(crate) type BodyFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Zeroizing<Vec<u8>>, ()>> + Send + 'a>>;
+
+impl RequestBody for Incoming {
+    fn read_to_end<'a>(self, limit: u64) -> BodyFuture<'a> {
+        Box::pin(read_incoming(self, limit))
+    }
+}
+
+async fn read_incoming(mut body: Incoming, limit: u64) -> Result<Zeroizing<Vec<u8>>, ()> {
+    {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut buf = Zeroizing::new(Vec::new());
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ())?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len().saturating_add(data.len()) > limit {
+                    return Err(());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf)
+    }
+}
+
 /// Reads a request body of at most `limit` bytes into a buffer that is wiped when dropped.
 async fn read_body(
-    mut body: Incoming,
+    body: impl RequestBody,
     limit: u64,
     endpoint: Endpoint,
 ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    let too_large = || {
+    body.read_to_end(limit).await.map_err(|()| {
         if endpoint == Endpoint::KeyImport {
             ApiError::invalid_import_body()
         } else {
             ApiError::invalid_body()
         }
-    };
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut buf = Zeroizing::new(Vec::new());
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| too_large())?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len().saturating_add(data.len()) > limit {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf)
+    })
 }
 
 #[cfg(test)]

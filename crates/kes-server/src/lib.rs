@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod error;
+mod h1;
 mod handlers;
 pub mod http;
 pub mod logs;

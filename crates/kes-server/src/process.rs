@@ -1,6 +1,7 @@
 //! Process hardening: keep keys out of swap and out of core dumps.
 //!
-//! On Linux the server locks its memory (`mlockall`) so key material is never written to swap,
+//! On Linux the server locks its memory (`mlockall`, each page as it is first used) so key
+//! material is never written to swap,
 //! sets `RLIMIT_CORE` to 0 and marks the process not dumpable, so a crash or a debugger attach
 //! by another user cannot write its memory to disk.
 
@@ -177,7 +178,20 @@ fn lock_memory(required: bool) -> Result<(), String> {
             ));
         }
     }
+    // `MCL_ONFAULT` (Linux 4.4+) locks each page when it is first touched instead of making
+    // every mapped page resident at once (the whole executable, every thread's full stack,
+    // malloc's reserved arenas). A page that ever holds key material has been touched, so it is
+    // locked all the same; pages never used cost nothing. Older kernels reject the flag with
+    // EINVAL: lock everything there.
     // SAFETY: mlockall takes flags only.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) } == 0 {
+        return Ok(());
+    }
+    let on_fault = std::io::Error::last_os_error();
+    if on_fault.raw_os_error() != Some(libc::EINVAL) {
+        return Err(on_fault.to_string());
+    }
+    // SAFETY: as above.
     if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
         return Err(std::io::Error::last_os_error().to_string());
     }

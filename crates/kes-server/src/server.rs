@@ -18,16 +18,13 @@ use crate::logs::Logs;
 use crate::metrics::Metrics;
 use crate::policies::{Policies, Runtime};
 use crate::state::State;
-use crate::timeouts::{ConnFlags, TimedIo};
+use crate::timeouts::{HEADER_TIMEOUT, IDLE_TIMEOUT, WRITE_TIMEOUT};
 use crate::tls::Peer;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (HTTP/1.1 read buffer, HTTP/2 header list).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
-/// Largest HTTP/1.1 read buffer, which also bounds a request head. hyper keeps this buffer for
-/// the life of a connection, so it is most of what an idle connection costs.
-const HTTP1_READ_BUFFER: usize = 8 * 1024;
 /// HTTP/2 streams a client may open at once on one connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 256;
 /// HTTP/2 receive window per stream: one maximal request body.
@@ -139,15 +136,9 @@ impl Server {
     /// Serves connections from `listener` until [`Server::shutdown`] is called.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut http = auto::Builder::new(TokioExecutor::new());
-        http.http1()
-            .timer(TokioTimer::new())
-            // Header and idle timeouts are Go's, applied by `TimedIo` (hyper's would also close
-            // idle keep-alive connections after the header timeout).
-            .header_read_timeout(None)
-            .keep_alive(true)
-            .max_headers(128)
-            .max_buf_size(HTTP1_READ_BUFFER);
+        // HTTP/1.1 is served by `h1`, which holds no buffer on an idle connection; hyper serves
+        // the connections that negotiated HTTP/2.
+        let mut http = auto::Builder::new(TokioExecutor::new()).http2_only();
         http.http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
@@ -196,26 +187,68 @@ impl Server {
                     }
                     Err(_) => return,
                 };
-                let peer = Arc::new(Peer::from_certificates(tls.get_ref().1.peer_certificates()));
-                let http1 = tls.get_ref().1.alpn_protocol() != Some(b"h2");
-                let flags = Arc::new(ConnFlags::default());
-                let io = TimedIo::new(tls, http1, flags.clone());
-                let service = hyper::service::service_fn(move |req| {
-                    let server = server.clone();
-                    let peer = peer.clone();
-                    let flags = flags.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            server.handle(req, &peer, remote, &flags).await,
-                        )
-                    }
-                });
-                let conn = http.serve_connection(TokioIo::new(io), service);
-                let _ = watcher.watch(conn.into_owned()).await;
+                let peer = Peer::from_certificates(tls.get_ref().1.peer_certificates());
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    // Boxed, so that hyper's large connection state is not part of every
+                    // connection's task (most are HTTP/1.1).
+                    Box::pin(serve_h2(server, &http, watcher, tls, peer, remote)).await;
+                    return;
+                }
+                drop(watcher);
+                let shutdown = server.shutdown.clone();
+                let service = Http1 {
+                    server,
+                    peer,
+                    remote,
+                };
+                crate::h1::serve(tls, HTTP1_LIMITS, &shutdown, &service).await;
             });
         }
         drop(listener);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    }
+}
+
+/// Serves a connection that negotiated HTTP/2, with hyper.
+async fn serve_h2(
+    server: Arc<Server>,
+    http: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    peer: Peer,
+    remote: SocketAddr,
+) {
+    let peer = Arc::new(peer);
+    let service = hyper::service::service_fn(move |req| {
+        let server = server.clone();
+        let peer = peer.clone();
+        async move { Ok::<_, std::convert::Infallible>(server.handle(req, &peer, remote).await) }
+    });
+    let conn = http.serve_connection(TokioIo::new(tls), service);
+    let _ = watcher.watch(conn.into_owned()).await;
+}
+
+/// The HTTP/1.1 limits: Go's timeouts, and a request head of at most [`MAX_HEADER_BYTES`].
+const HTTP1_LIMITS: crate::h1::Limits = crate::h1::Limits {
+    idle: IDLE_TIMEOUT,
+    header: HEADER_TIMEOUT,
+    max_head: MAX_HEADER_BYTES,
+    write: WRITE_TIMEOUT,
+};
+
+/// The requests of one HTTP/1.1 connection, served by the pipeline.
+struct Http1 {
+    server: Arc<Server>,
+    peer: Peer,
+    remote: SocketAddr,
+}
+
+impl crate::h1::Service for Http1 {
+    fn call<'a, B: crate::http::RequestBody + 'a>(
+        &'a self,
+        req: http::Request<B>,
+    ) -> crate::h1::ReplyFuture<'a> {
+        Box::pin(self.server.handle(req, &self.peer, self.remote))
     }
 }
 

@@ -29,8 +29,10 @@ pub const DEFAULT_EXPIRY_ANY: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_EXPIRY_UNUSED: Duration = Duration::from_secs(30);
 /// Connections served at once unless `limits.max_connections` says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// TLS sessions kept for resumption.
-const SESSION_CACHE: usize = 16 * 1024;
+/// TLS sessions kept for resumption by session ID, for TLS 1.2 clients without session tickets
+/// (everyone else resumes with a ticket, which needs no server state; Go's server keeps no
+/// session cache at all). rustls allocates the whole cache at start: 4,096 entries ~0.5 MB.
+const SESSION_CACHE: usize = 4 * 1024;
 
 /// How `kes server` was invoked.
 #[derive(Debug, Clone, Default)]

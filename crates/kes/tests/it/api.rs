@@ -544,7 +544,9 @@ async fn status_and_ready_report_an_unreachable_keystore() {
 async fn http1_http2_tls12_and_tls13() {
     let (_dir, kes) = start_default();
     // reqwest negotiates HTTP/2 through ALPN.
-    let res = client(Who::Admin)
+    let res = crate::harness::alpn_client_builder(Who::Admin)
+        .build()
+        .unwrap()
         .get(kes.url("/version"))
         .send()
         .await

@@ -251,8 +251,21 @@ pub fn client(who: Who) -> reqwest::Client {
     client_builder(who).build().unwrap()
 }
 
-/// The builder behind [`client`], for tests that tune the connection.
+/// The builder behind [`client`], for tests that tune the connection. With `KES_IT_HTTP=1.1`
+/// in the environment (the second pass of `scripts/test`), every client speaks HTTP/1.1
+/// instead of negotiating HTTP/2, so the suite covers both of the server's HTTP stacks.
 pub fn client_builder(who: Who) -> reqwest::ClientBuilder {
+    let builder = alpn_client_builder(who);
+    if std::env::var("KES_IT_HTTP").as_deref() == Ok("1.1") {
+        builder.http1_only()
+    } else {
+        builder
+    }
+}
+
+/// A client builder that negotiates the protocol (HTTP/2 with this server) whatever
+/// `KES_IT_HTTP` says, for tests about the protocols themselves.
+pub fn alpn_client_builder(who: Who) -> reqwest::ClientBuilder {
     let pki = pki();
     let mut builder = reqwest::Client::builder()
         .tls_backend_rustls()

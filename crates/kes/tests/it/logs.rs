@@ -122,7 +122,7 @@ async fn a_stalled_follower_never_blocks_requests_and_learns_what_it_lost() {
     // A follower that subscribes and then never reads. Its HTTP/2 flow-control window is the
     // protocol minimum, so the server cannot park more than 64 KiB of events in the client's
     // buffers: the rest must be dropped for it (and counted), not queued without bound.
-    let stalled_client = crate::harness::client_builder(Who::Admin)
+    let stalled_client = crate::harness::alpn_client_builder(Who::Admin)
         .http2_prior_knowledge()
         .http2_initial_stream_window_size(65_535)
         .http2_initial_connection_window_size(65_535)
