@@ -438,10 +438,7 @@ fn finish(
 ) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let command = std::env::args()
-        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = shown_command(std::env::args());
     let revision = std::process::Command::new("git")
         .arg("-C")
         .arg(server::repo_root())
@@ -488,4 +485,65 @@ fn finish(
     println!("\n{md}");
     eprintln!("results written to {}", args.out.display());
     Ok(())
+}
+
+/// The command line as the reports show it: the program as `kes-bench`, and no path of this
+/// machine (a path becomes `$CARGO_TARGET_DIR/...`, relative to the repository, or its file
+/// name), since the reports are committed.
+fn shown_command(args: impl Iterator<Item = String>) -> String {
+    let target = std::env::var("CARGO_TARGET_DIR").ok().map(PathBuf::from);
+    let root = server::repo_root().canonicalize().ok();
+    args.enumerate()
+        .map(|(i, arg)| {
+            if i == 0 {
+                return "kes-bench".to_owned();
+            }
+            let path = std::path::Path::new(&arg);
+            if !path.is_absolute() {
+                return quoted(arg);
+            }
+            if let Some(rest) = target.as_deref().and_then(|t| path.strip_prefix(t).ok()) {
+                return quoted(format!("$CARGO_TARGET_DIR/{}", rest.display()));
+            }
+            if let Some(rest) = root.as_deref().and_then(|r| path.strip_prefix(r).ok()) {
+                return quoted(rest.display().to_string());
+            }
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            quoted(format!(".../{}", name.unwrap_or_default()))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quoted(arg: String) -> String {
+    if arg.contains(' ') {
+        format!("'{arg}'")
+    } else {
+        arg
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_command_names_no_path_of_this_machine() {
+        let root = server::repo_root().canonicalize().unwrap();
+        let args = [
+            "/somewhere/target/release/kes-bench".to_owned(),
+            "--kes".to_owned(),
+            "/elsewhere/bin/kes".to_owned(),
+            "--pki".to_owned(),
+            root.join("testdata/pki").display().to_string(),
+            "--out".to_owned(),
+            "docs/bench".to_owned(),
+            "a b".to_owned(),
+        ];
+        assert_eq!(
+            shown_command(args.into_iter()),
+            "kes-bench --kes .../kes --pki testdata/pki --out docs/bench 'a b'"
+        );
+    }
 }

@@ -56,7 +56,7 @@ const MAX_LINGER_BYTES: usize = 64 << 20;
 const READ_CHUNK: usize = 4096;
 /// Bytes read while waiting for the first byte of a request; the buffer lives in the
 /// connection's task only while it waits.
-const FIRST_READ: usize = 128;
+const FIRST_READ: usize = 512;
 
 /// The timeouts and sizes of a connection.
 #[derive(Debug, Clone, Copy)]
