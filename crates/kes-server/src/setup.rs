@@ -122,25 +122,7 @@ pub async fn load(
     }
     let policies = PolicySet::new(entries).map_err(|e| SetupError::Policy(e.to_string()))?;
 
-    let store: Arc<dyn KeyStore> = match &config.keystore {
-        kes_config::KeyStoreConfig::Fs { path } => Arc::new(
-            FsKeyStore::open(path)
-                .await
-                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
-        ),
-        // keystore-vault (issue 6): Vault / OpenBao K/V engine.
-        kes_config::KeyStoreConfig::Vault(cfg) => Arc::new(
-            kes_keystore_vault::VaultKeyStore::connect(cfg)
-                .await
-                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
-        ),
-        other => {
-            return Err(SetupError::KeyStore(format!(
-                "the keystore {} is not available in this version of kes",
-                keystore_name(other)
-            )));
-        }
-    };
+    let store = open_keystore(&config.keystore).await?;
     for name in &config.keys {
         create_declared_key(store.as_ref(), name, &config.admin).await?;
     }
@@ -215,6 +197,41 @@ pub async fn load(
             kes_config::MlockMode::Required => Mlock::Required,
             kes_config::MlockMode::Off => Mlock::Off,
         },
+    })
+}
+
+/// Opens the keystore a config file's `keystore` section describes, as `kes server` does: every
+/// backend the server supports. Used by the server and by `kes migrate`.
+///
+/// The `fs` directory is created (mode 0700) when it does not exist; a Vault store logs in and
+/// starts its background token renewal and health checks on the current tokio runtime, which
+/// stop on [`KeyStore::close`] or when the store is dropped.
+///
+/// # Errors
+///
+/// [`SetupError::KeyStore`] when the store cannot be opened or reached, or when the section names
+/// a backend this version of kes does not implement.
+pub async fn open_keystore(
+    config: &kes_config::KeyStoreConfig,
+) -> Result<Arc<dyn KeyStore>, SetupError> {
+    Ok(match config {
+        kes_config::KeyStoreConfig::Fs { path } => Arc::new(
+            FsKeyStore::open(path)
+                .await
+                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
+        ),
+        // keystore-vault (issue 6): Vault / OpenBao K/V engine.
+        kes_config::KeyStoreConfig::Vault(cfg) => Arc::new(
+            kes_keystore_vault::VaultKeyStore::connect(cfg)
+                .await
+                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
+        ),
+        other => {
+            return Err(SetupError::KeyStore(format!(
+                "the keystore {} is not available in this version of kes",
+                keystore_name(other)
+            )));
+        }
     })
 }
 

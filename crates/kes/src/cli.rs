@@ -54,6 +54,9 @@ pub enum Command {
     /// Print server metrics.
     #[command(override_help = help::METRIC)]
     Metric(MetricArgs),
+    /// Copy keys from one keystore to another.
+    #[command(override_help = help::MIGRATE)]
+    Migrate(MigrateArgs),
     /// Print shell completions.
     #[command(override_help = help::COMPLETION)]
     Completion(CompletionArgs),
@@ -499,6 +502,47 @@ pub struct MetricArgs {
     pub rate: String,
 }
 
+/// `kes migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Config file of the server whose keystore to copy from.
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// Config file of the server whose keystore to copy to.
+    #[arg(long, value_name = "PATH")]
+    pub to: Option<PathBuf>,
+    /// Replace keys that exist in the target.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Skip keys that exist in the target.
+    #[arg(long)]
+    pub merge: bool,
+    /// MinKMS server (not supported; default from MINIO_KMS_SERVER).
+    #[arg(short = 's', long = "server", value_name = "HOST[:PORT]")]
+    pub server: Option<String>,
+    /// MinKMS enclave (not supported; default from MINIO_KMS_ENCLAVE).
+    #[arg(short = 'e', long = "enclave", value_name = "NAME")]
+    pub enclave: Option<String>,
+    /// MinKMS API key (not supported; default from MINIO_KMS_API_KEY).
+    #[arg(short = 'a', long = "api-key", value_name = "KEY", value_parser = refuse_value)]
+    pub api_key: Option<Refused>,
+    /// Skip the verification of the MinKMS server's certificate (not supported).
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+    /// Names of the keys to copy: a pattern with `*`, `?`, `[...]` and `\` escapes (default `*`).
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
+}
+
+/// A flag value accepted only to be refused (the MinKMS API key): the value is dropped at
+/// once, never stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
+fn refuse_value(_: &str) -> Result<Refused, std::convert::Infallible> {
+    Ok(Refused)
+}
+
 /// `kes completion`.
 #[derive(Debug, Args)]
 pub struct CompletionArgs {
@@ -526,6 +570,7 @@ Commands:
     status                   Print server status.
     metric                   Print server metrics.
 
+    migrate                  Copy keys from one keystore to another.
     completion               Print shell completions.
 
 Options:
@@ -1025,6 +1070,42 @@ Options:
 
 Examples:
     $ kes metric --rate 1s
+";
+
+    /// `kes migrate`.
+    pub const MIGRATE: &str = "\
+Usage:
+    kes migrate [options] --from <path> --to <path> [<pattern>]
+
+Copies the keys whose names match the pattern from the keystore of one KES server
+config file to the keystore of another, without a server: from a directory (fs) to
+Vault or OpenBao (vault), or back, or between two of a kind. The stored keys are
+copied as they are, nothing is decrypted or re-encrypted, and the source keystore is
+not changed.
+
+The pattern is a Go filepath.Match pattern: '*' matches any characters, '?' one
+character, '[a-z]' one in the class, '[^a-z]' or '[!a-z]' one not in it, and '\\'
+escapes the next character. Default: '*' (all keys). Quote it for the shell.
+
+A key that already exists in the target stops the migration with an error, unless
+--merge (keep the target's key) or --force (replace it) is given. Keys copied before
+the error stay in the target; run the command again with --merge to copy the rest.
+
+Options:
+    --from <path>            Config file whose keystore to copy from.
+    --to <path>              Config file whose keystore to copy to.
+    --merge                  Skip keys that already exist in the target.
+    -f, --force              Replace keys that already exist in the target.
+    -h, --help               Print command line options.
+
+    -s, --server, -e, --enclave, -a, --api-key and -k, --insecure (importing into
+    MinKMS; default from MINIO_KMS_SERVER, MINIO_KMS_ENCLAVE, MINIO_KMS_API_KEY)
+    are not supported by this version of kes.
+
+Examples:
+    $ kes migrate --from fs-config.yml --to vault-config.yml
+    $ kes migrate --from fs-config.yml --to vault-config.yml 'my-app-*'
+    $ kes migrate --from old.yml --to new.yml --merge
 ";
 
     /// `kes completion`.

@@ -3,7 +3,8 @@
 //! Exit codes (spec §10, docs/cli.md): 0 success (also when the reader of our output went away:
 //! a broken pipe), 1 for every error (`Error: <message>` on stderr, optionally followed by a
 //! `Hint:` line that says what to do) and for a request interrupted with Ctrl-C (silently), 2
-//! for usage: a group command without its subcommand, and `-h/--help`.
+//! for usage: a group command without its subcommand, `-h/--help`, and flags that contradict
+//! each other in a way that could lose keys (`kes migrate --force --merge`).
 
 use std::fmt;
 use std::process::ExitCode;

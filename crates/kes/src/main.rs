@@ -12,6 +12,7 @@ mod cmd;
 mod connect;
 mod duration;
 mod fail;
+mod glob;
 mod password;
 mod term;
 mod usage;

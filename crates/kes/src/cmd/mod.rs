@@ -7,6 +7,7 @@ mod key;
 mod log;
 mod ls;
 mod metric;
+mod migrate;
 mod policy;
 mod server;
 mod status;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Log(args) => log::run(args),
         Command::Status(args) => status::run(args),
         Command::Metric(args) => metric::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Completion(args) => completion::run(args),
     }
 }

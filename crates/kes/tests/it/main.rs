@@ -18,6 +18,7 @@ mod faults;
 mod limits;
 mod logs;
 mod metrics;
+mod migrate;
 mod proxy;
 mod replay;
 mod runtime;

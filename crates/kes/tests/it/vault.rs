@@ -15,13 +15,13 @@ use serde_json::json;
 use crate::harness::{Kes, Who, admin_identity, client, pki, send, send_json};
 
 #[path = "../../../kes-keystore-vault/tests/support/bao.rs"]
-mod bao;
+pub(crate) mod bao;
 
 use bao::{Bao, Cluster};
 
 /// A server config for the committed PKI with the given `keystore.vault` body (lines indented
 /// by four spaces) and extra top-level YAML.
-fn vault_config(vault: &str, extra: &str) -> String {
+pub(crate) fn vault_config(vault: &str, extra: &str) -> String {
     let pki = pki();
     format!(
         "admin:\n  identity: {admin}\ntls:\n  key: {key}\n  cert: {cert}\nkeystore:\n  vault:\n{vault}{extra}",
@@ -32,7 +32,7 @@ fn vault_config(vault: &str, extra: &str) -> String {
 }
 
 /// `keystore.vault` for K/V v2 at `kv`, logged in with AppRole, pinging every second.
-fn approle_section(endpoints: &[String], role_id: &str, secret_id: &str) -> String {
+pub(crate) fn approle_section(endpoints: &[String], role_id: &str, secret_id: &str) -> String {
     let endpoint = if endpoints.len() == 1 {
         format!("    endpoint: {}\n", endpoints[0])
     } else {
@@ -55,7 +55,7 @@ path "kv/metadata/kes/*" {
 "#;
 
 /// OpenBao with K/V v2 at `kv` and an AppRole `kes` with the documented policy.
-async fn prepare(bao: &impl bao::Admin, ttl: &str, max_ttl: &str) -> (String, String) {
+pub(crate) async fn prepare(bao: &impl bao::Admin, ttl: &str, max_ttl: &str) -> (String, String) {
     bao.mount_kv("kv", 2).await;
     bao.approle_with_policy("kes", DOCUMENTED_POLICY, ttl, max_ttl)
         .await
