@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::http::{Body, BodyFuture, RequestBody};
+use crate::http::{Body, BodyFuture, RequestBody, extend_wiping};
 
 /// The most header fields a request may have (Go has no count limit, only a size limit).
 const MAX_HEADERS: usize = 128;
@@ -170,8 +170,8 @@ enum HeadError {
 enum BodyState {
     /// `n` bytes of a `Content-Length` body.
     Length(u64),
-    /// A chunked body, before a chunk-size line (`first` before the first one).
-    ChunkSize { first: bool },
+    /// A chunked body, before a chunk-size line.
+    ChunkSize,
     /// Inside a chunk: `n` data bytes, then its CRLF.
     ChunkData(u64),
     /// Read to its end.
@@ -290,8 +290,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
                     let n = self.read_data(out, n).await?;
                     self.body = BodyState::Length(n);
                 }
-                BodyState::ChunkSize { first } => {
-                    let _ = first;
+                BodyState::ChunkSize => {
                     let size = self.read_chunk_size(out.len()).await?;
                     if size == 0 {
                         self.read_trailers().await?;
@@ -304,7 +303,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
                 }
                 BodyState::ChunkData(0) => {
                     self.expect_crlf().await?;
-                    self.body = BodyState::ChunkSize { first: false };
+                    self.body = BodyState::ChunkSize;
                 }
                 BodyState::ChunkData(n) => {
                     let n = self.read_data(out, n).await?;
@@ -482,7 +481,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
         write_headers(&mut out, &parts.headers);
         if !parts.headers.contains_key(header::DATE) {
             out.extend_from_slice(b"Date: ");
-            out.extend_from_slice(crate::h1::http_date().as_bytes());
+            write_http_date(&mut out);
             out.extend_from_slice(b"\r\n");
         }
         // A HEAD reply carries the length of the body a GET would get, when there is one
@@ -589,17 +588,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> H1Body<'_, IO> {
         self.conn.read_body(&mut out, limit).await?;
         Ok(out)
     }
-}
-
-/// Appends `bytes` to `out`; when `out` must grow, the old allocation is wiped first.
-fn extend_wiping(out: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
-    if out.capacity() - out.len() < bytes.len() {
-        let mut grown = Vec::with_capacity((out.len() + bytes.len()).max(out.capacity() * 2));
-        grown.extend_from_slice(out);
-        let mut old = std::mem::replace(&mut **out, grown);
-        old.zeroize();
-    }
-    out.extend_from_slice(bytes);
 }
 
 /// The read buffer of a connection: `data[start..]` is unread. Holds no allocation when empty
@@ -759,7 +747,7 @@ fn body_framing(map: &HeaderMap, version: Version) -> Result<BodyState, StatusCo
             .map(<[u8]>::trim_ascii)
             .collect();
         return match codings.as_slice() {
-            [c] if c.eq_ignore_ascii_case(b"chunked") => Ok(BodyState::ChunkSize { first: true }),
+            [c] if c.eq_ignore_ascii_case(b"chunked") => Ok(BodyState::ChunkSize),
             _ => Err(StatusCode::NOT_IMPLEMENTED),
         };
     }
@@ -840,8 +828,8 @@ fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
     }
 }
 
-/// The current time as an HTTP date, formatted at most once a second per thread.
-pub(crate) fn http_date() -> String {
+/// Appends the current time as an HTTP date, formatted at most once a second per thread.
+fn write_http_date(out: &mut Vec<u8>) {
     use std::cell::RefCell;
     use std::time::{SystemTime, UNIX_EPOCH};
     thread_local! {
@@ -857,8 +845,8 @@ pub(crate) fn http_date() -> String {
         if cache.0 != second {
             *cache = (second, httpdate::fmt_http_date(now));
         }
-        cache.1.clone()
-    })
+        out.extend_from_slice(cache.1.as_bytes());
+    });
 }
 
 #[cfg(test)]

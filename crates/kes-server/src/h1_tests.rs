@@ -1783,7 +1783,7 @@ fn body_framing_takes_one_framing_and_refuses_ambiguity() {
     let v11 = Version::HTTP_11;
     let bad = Err(StatusCode::BAD_REQUEST);
     let ni = Err(StatusCode::NOT_IMPLEMENTED);
-    let chunked = Ok(BodyState::ChunkSize { first: true });
+    let chunked = Ok(BodyState::ChunkSize);
     type Case<'a> = (
         &'a [(&'a str, &'a str)],
         Version,

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use std::future::Future;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::ApiError;
 use crate::policies::Policies;
@@ -399,20 +399,29 @@ impl RequestBody for Incoming {
 }
 
 async fn read_incoming(mut body: Incoming, limit: u64) -> Result<Zeroizing<Vec<u8>>, ()> {
-    {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut buf = Zeroizing::new(Vec::new());
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| ())?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len().saturating_add(data.len()) > limit {
-                    return Err(());
-                }
-                buf.extend_from_slice(&data);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut buf = Zeroizing::new(Vec::new());
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ())?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len().saturating_add(data.len()) > limit {
+                return Err(());
             }
+            extend_wiping(&mut buf, &data);
         }
-        Ok(buf)
     }
+    Ok(buf)
+}
+
+/// Appends `bytes` to `out`; when `out` must grow, the old allocation is wiped first.
+pub(crate) fn extend_wiping(out: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    if out.capacity() - out.len() < bytes.len() {
+        let mut grown = Vec::with_capacity((out.len() + bytes.len()).max(out.capacity() * 2));
+        grown.extend_from_slice(out);
+        let mut old = std::mem::replace(&mut **out, grown);
+        old.zeroize();
+    }
+    out.extend_from_slice(bytes);
 }
 
 /// Reads a request body of at most `limit` bytes into a buffer that is wiped when dropped.
