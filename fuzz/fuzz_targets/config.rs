@@ -10,8 +10,33 @@
 
 #![no_main]
 
-use kes_config::MapEnv;
+use kes_config::{Backend, FsConfig, MapEnv};
+use kes_keystore_vault::VaultConfig;
 use libfuzzer_sys::fuzz_target;
+
+/// What the keystore sections of these inputs parse into.
+#[derive(Debug)]
+#[allow(dead_code)]
+enum KeyStore {
+    Fs(FsConfig),
+    Vault(VaultConfig),
+}
+
+/// The built-in `fs` section and the Vault backend's; the others are refused as in a slim build.
+const BACKENDS: &[Backend<KeyStore>] = &[
+    Backend {
+        section: "fs",
+        name: "filesystem",
+        keys: FsConfig::KEYS,
+        parse: |r, s| FsConfig::parse(r, s).map(KeyStore::Fs),
+    },
+    Backend {
+        section: "vault",
+        name: "HashiCorp Vault",
+        keys: VaultConfig::KEYS,
+        parse: |r, s| VaultConfig::parse(r, s).map(KeyStore::Vault),
+    },
+];
 
 /// The environment the text declares in `# env: NAME=value` lines.
 fn declared_env(source: &str) -> MapEnv {
@@ -23,7 +48,7 @@ fn declared_env(source: &str) -> MapEnv {
 }
 
 fn check(source: &str) {
-    match kes_config::parse(source, "fuzz.yml", &declared_env(source)) {
+    match kes_config::parse(source, "fuzz.yml", &declared_env(source), BACKENDS) {
         Ok(config) => {
             // Formatting a parsed config (as `kes server` logs it on errors) must not panic.
             let _ = format!("{config:?}");

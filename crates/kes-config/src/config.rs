@@ -9,7 +9,7 @@ use crate::{LogLevel, SecretString};
 ///
 /// Built by [`parse`](crate::parse) / [`load`](crate::load) only when the file had no errors.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct Config<K> {
     /// `address`: where to listen. `None` = not set (the server's default is `0.0.0.0:7373`;
     /// the CLI `--addr` wins over this). `:port` is returned as `0.0.0.0:port`.
     pub address: Option<std::net::SocketAddr>,
@@ -28,8 +28,9 @@ pub struct Config {
     pub log: LogConfig,
     /// `keys[].name`: keys to create at startup if missing; no duplicates.
     pub keys: Vec<String>,
-    /// `keystore`: exactly one backend.
-    pub keystore: KeyStoreConfig,
+    /// `keystore`: exactly one backend, as the backend table given to [`parse`](crate::parse)
+    /// reads it.
+    pub keystore: K,
     /// `limits` (an extension): resource limits.
     pub limits: LimitsConfig,
     /// `mlock` (an extension): whether the process memory is locked against swapping.
@@ -145,104 +146,4 @@ impl Default for LogConfig {
             audit: LogLevel::INFO,
         }
     }
-}
-
-/// The one keystore backend of the `keystore` section.
-// One value per configuration load, never in a hot path: boxing the large variant buys nothing.
-#[allow(clippy::large_enum_variant)]
-#[non_exhaustive]
-#[derive(Clone, Debug)]
-pub enum KeyStoreConfig {
-    /// `keystore.fs`: one file per key in a directory.
-    Fs {
-        /// `keystore.fs.path`: the directory (created if missing). Relative paths are relative
-        /// to the server's working directory, as in Go KES; `load` does not rewrite it.
-        path: PathBuf,
-    },
-    /// `keystore.vault`: HashiCorp Vault K/V engine.
-    Vault(VaultConfig),
-}
-
-/// The `keystore.vault` section (kes-spec §8.2), with defaults applied.
-#[derive(Clone, Debug)]
-pub struct VaultConfig {
-    /// `endpoint`: one URL or a list of them; never empty.
-    pub endpoints: Vec<String>,
-    /// `engine`: K/V engine mount path; default `kv`.
-    pub engine: String,
-    /// `version`: K/V engine version; default v1.
-    pub version: VaultKvVersion,
-    /// `namespace`: sent as `X-Vault-Namespace`; `None` when unset.
-    pub namespace: Option<String>,
-    /// `prefix`: sub-path below the engine under which keys are stored; empty when unset.
-    pub prefix: String,
-    /// `transit`: optional extra wrapping of stored values with a transit key.
-    pub transit: Option<VaultTransit>,
-    /// `approle`: AppRole login. Exactly one of `approle` and `kubernetes` is `Some`.
-    pub approle: Option<VaultAppRole>,
-    /// `kubernetes`: Kubernetes service-account login.
-    pub kubernetes: Option<VaultKubernetes>,
-    /// `tls`: client certificate and CA for talking to Vault.
-    pub tls: VaultTls,
-    /// `status.ping`: health-check interval; default 15 s (also for `0`).
-    pub status_ping: Duration,
-}
-
-/// Vault K/V secrets engine version.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum VaultKvVersion {
-    /// K/V version 1 (`version: v1`, the default).
-    #[default]
-    V1,
-    /// K/V version 2 (`version: v2`).
-    V2,
-}
-
-/// The `keystore.vault.transit` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VaultTransit {
-    /// `engine`: transit engine mount path; default `transit`.
-    pub engine: String,
-    /// `key`: transit key name (required).
-    pub key: String,
-}
-
-/// The `keystore.vault.approle` section.
-#[derive(Clone, Debug)]
-pub struct VaultAppRole {
-    /// `engine`: auth method mount path; default `approle`.
-    pub engine: String,
-    /// `namespace`: namespace of the login request, `None` = the Vault `namespace`;
-    /// `Some("/")` = the root namespace.
-    pub namespace: Option<String>,
-    /// `id`: the role ID (required).
-    pub id: String,
-    /// `secret`: the secret ID (empty when not set, for roles that bind none).
-    pub secret: SecretString,
-}
-
-/// The `keystore.vault.kubernetes` section.
-#[derive(Clone, Debug)]
-pub struct VaultKubernetes {
-    /// `engine`: auth method mount path; default `kubernetes`.
-    pub engine: String,
-    /// `namespace`: as for [`VaultAppRole::namespace`].
-    pub namespace: Option<String>,
-    /// `role`: the Vault role (required).
-    pub role: String,
-    /// `jwt`: the service-account token (required), or, when it contains `/`, the path of a
-    /// file holding it (re-read on every login).
-    pub jwt: SecretString,
-}
-
-/// The `keystore.vault.tls` section. [`load`](crate::load) resolves relative paths against the
-/// directory of the configuration file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VaultTls {
-    /// `key`: client private key for mTLS with Vault.
-    pub key: Option<PathBuf>,
-    /// `cert`: client certificate for mTLS with Vault.
-    pub cert: Option<PathBuf>,
-    /// `ca`: CA certificate file or directory that Vault's certificate must chain to.
-    pub ca: Option<PathBuf>,
 }

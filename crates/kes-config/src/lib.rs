@@ -10,7 +10,11 @@
 //! Differences from Go KES, on purpose: unknown keys (and unknown `api` paths) are errors, not
 //! ignored; all errors are reported at once; policy names, identities and key names are checked
 //! against KES's name rule here rather than at server start; keystore sections of backends that
-//! this version does not implement are errors naming the section.
+//! this build does not include are errors naming the section.
+//!
+//! Keystore backends are not known here (but for `fs`): the caller passes a table of
+//! [`Backend`]s, each with the parser of its section, which reads its block through
+//! [`Section`]. Each backend's config type lives in the backend's own crate.
 //!
 //! This crate must never: open a network connection or a keystore (it only describes them),
 //! read any file but the configuration file itself (in [`load`]), touch the process environment
@@ -22,6 +26,7 @@
 mod config;
 mod env;
 mod error;
+mod keystore;
 mod schema;
 mod secret;
 mod values;
@@ -32,19 +37,21 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 pub use crate::config::{
-    ApiConfig, CacheConfig, Config, KeyStoreConfig, LimitsConfig, LogConfig, MlockMode,
-    PolicyConfig, ProxyConfig, TlsConfig, VaultAppRole, VaultConfig, VaultKubernetes,
-    VaultKvVersion, VaultTls, VaultTransit,
+    ApiConfig, CacheConfig, Config, LimitsConfig, LogConfig, MlockMode, PolicyConfig, ProxyConfig,
+    TlsConfig,
 };
 pub use crate::env::{Env, MapEnv, ProcessEnv};
 pub use crate::error::{Error, Errors};
+pub use crate::keystore::{Backend, FsConfig, GO_KES_BACKENDS, Optional};
+pub use crate::schema::{Reader, Section};
 pub use crate::secret::SecretString;
 pub use crate::values::LogLevel;
 
 /// Parses and validates a configuration file's text.
 ///
 /// `file_name` is only used in error messages. `${NAME}` references are looked up in `env`.
-/// Relative paths are returned as written (see [`load`]).
+/// Relative paths are returned as written (see [`load`]). The `keystore` section is read by the
+/// entry of `backends` that names it.
 ///
 /// # Errors
 ///
@@ -54,15 +61,38 @@ pub use crate::values::LogLevel;
 /// kes-spec §7.1 (admin identity and TLS files required, the admin is in no policy and is no
 /// proxy, an identity is in one policy only, durations are not negative, key names are unique,
 /// exactly one available keystore is configured).
-pub fn parse(source: &str, file_name: &str, env: &dyn Env) -> Result<Config, Errors> {
+pub fn parse<K>(
+    source: &str,
+    file_name: &str,
+    env: &dyn Env,
+    backends: &[Backend<K>],
+) -> Result<Config<K>, Errors> {
+    parse_in(source, file_name, None, env, backends)
+}
+
+fn parse_in<K>(
+    source: &str,
+    file_name: &str,
+    base: Option<&Path>,
+    env: &dyn Env,
+    backends: &[Backend<K>],
+) -> Result<Config<K>, Errors> {
     let tree = yaml::parse(source, file_name).map_err(|e| Errors(vec![e]))?;
-    schema::build(tree.root.as_ref(), file_name, env, tree.errors).map_err(Errors)
+    schema::build(
+        tree.root.as_ref(),
+        file_name,
+        base,
+        env,
+        backends,
+        tree.errors,
+    )
+    .map_err(Errors)
 }
 
 /// Reads the configuration file at `path` and parses it with [`parse`].
 ///
-/// Relative TLS file paths (`tls.key`, `tls.cert`, `tls.ca` and `keystore.vault.tls.*`) are
-/// resolved against the directory of `path`. The `fs` keystore directory is left as written
+/// Relative TLS file paths (`tls.key`, `tls.cert`, `tls.ca`, and the files that keystore
+/// backends read with [`Section::file`]) are resolved against the directory of `path`. The `fs` keystore directory is left as written
 /// (relative to the working directory, as in Go KES), since moving it would silently point the
 /// server at a different set of keys.
 ///
@@ -70,7 +100,7 @@ pub fn parse(source: &str, file_name: &str, env: &dyn Env) -> Result<Config, Err
 ///
 /// An [`Error`] without position (line 0) when the file cannot be read or is not UTF-8, else
 /// the errors of [`parse`].
-pub fn load(path: &Path, env: &dyn Env) -> Result<Config, Errors> {
+pub fn load<K>(path: &Path, env: &dyn Env, backends: &[Backend<K>]) -> Result<Config<K>, Errors> {
     let file = path.display().to_string();
     let file_error = |message: String| {
         Errors(vec![Error {
@@ -91,9 +121,9 @@ pub fn load(path: &Path, env: &dyn Env) -> Result<Config, Errors> {
         ))
     })?;
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let mut config = parse(source, &file, env)?;
-
     let dir = path.parent().unwrap_or(Path::new(""));
+    let mut config = parse_in(source, &file, Some(dir), env, backends)?;
+
     let resolve = |p: &mut PathBuf| {
         if p.is_relative() {
             *p = dir.join(&*p);
@@ -103,14 +133,6 @@ pub fn load(path: &Path, env: &dyn Env) -> Result<Config, Errors> {
     resolve(&mut config.tls.cert);
     if let Some(ca) = &mut config.tls.ca {
         resolve(ca);
-    }
-    if let KeyStoreConfig::Vault(vault) = &mut config.keystore {
-        for p in [&mut vault.tls.key, &mut vault.tls.cert, &mut vault.tls.ca]
-            .into_iter()
-            .flatten()
-        {
-            resolve(p);
-        }
     }
     Ok(config)
 }

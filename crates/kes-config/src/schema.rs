@@ -11,13 +11,16 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::config::{
-    ApiConfig, CacheConfig, Config, KeyStoreConfig, LimitsConfig, LogConfig, MlockMode,
-    PolicyConfig, ProxyConfig, TlsConfig, VaultAppRole, VaultConfig, VaultKubernetes,
-    VaultKvVersion, VaultTls, VaultTransit,
+    ApiConfig, CacheConfig, Config, LimitsConfig, LogConfig, MlockMode, PolicyConfig, ProxyConfig,
+    TlsConfig,
 };
+use crate::keystore::{Backend, GO_KES_BACKENDS, Optional};
 use crate::values::{LogLevel, check_name, parse_address, parse_bool, parse_go_duration};
 use crate::yaml::{Entry, Kind, Node, Pos, Value, join};
 use crate::{Env, Error, SecretString};
+
+mod section;
+pub use section::Section;
 
 /// The routes of the final KES server (kes-spec §2.4): the keys the `api` section accepts.
 const API_PATHS: &[&str] = &[
@@ -51,18 +54,8 @@ const API_PATHS: &[&str] = &[
     "/v1/identity/delete/",
 ];
 
-/// Keystore sections of Go KES that this version does not implement, with their names for
-/// humans. (`generic` and `kes` are backends that Go KES itself removed.)
-const UNAVAILABLE_KEYSTORES: &[(&str, &str)] = &[
-    ("aws", "the AWS Secrets Manager keystore"),
-    ("azure", "the Azure Key Vault keystore"),
-    ("entrust", "the Entrust KeyControl keystore"),
-    ("fortanix", "the Fortanix SDKMS keystore"),
-    ("gcp", "the GCP Secret Manager keystore"),
-    (
-        "gemalto",
-        "the Thales CipherTrust Manager / Gemalto KeySecure keystore",
-    ),
+/// Keystore sections of Go KES that Go KES itself removed, with their names for humans.
+const REMOVED_KEYSTORES: &[(&str, &str)] = &[
     (
         "generic",
         "the generic KES plugin keystore (removed in KES 2023)",
@@ -70,23 +63,24 @@ const UNAVAILABLE_KEYSTORES: &[(&str, &str)] = &[
     ("kes", "the KES-server keystore (removed in KES 2023)"),
 ];
 
-const DEFAULT_VAULT_PING: Duration = Duration::from_secs(15);
-
 /// Builds the configuration from the tree. Returns the errors found; the `Config` is only
 /// returned when there are none.
-pub(crate) fn build(
+pub(crate) fn build<K>(
     root: Option<&Node>,
     file: &str,
+    base: Option<&std::path::Path>,
     env: &dyn Env,
+    backends: &[Backend<K>],
     mut errors: Vec<Error>,
-) -> Result<Config, Vec<Error>> {
-    let mut walker = Walker {
+) -> Result<Config<K>, Vec<Error>> {
+    let mut walker = Reader {
         file,
         env,
+        base,
         errors: Vec::new(),
         unreadable: Vec::new(),
     };
-    let config = walker.config(root);
+    let config = walker.config(root, backends);
     errors.append(&mut walker.errors);
     match config {
         Some(config) if errors.is_empty() => Ok(config),
@@ -145,15 +139,19 @@ struct Located {
     path: String,
 }
 
-struct Walker<'a> {
+/// Reads a configuration tree along the schema, collecting located errors. Keystore backends
+/// read their own sections through it (see [`Section`]).
+pub struct Reader<'a> {
     file: &'a str,
     env: &'a dyn Env,
+    /// The directory of the configuration file, for relative file paths in backend sections.
+    base: Option<&'a std::path::Path>,
     errors: Vec<Error>,
     /// Paths of values reported as unreadable.
     unreadable: Vec<String>,
 }
 
-impl Walker<'_> {
+impl Reader<'_> {
     fn error(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
         self.errors.push(Error {
             file: self.file.to_owned(),
@@ -426,7 +424,7 @@ impl Walker<'_> {
 
     // ---- the schema -------------------------------------------------------------------------
 
-    fn config(&mut self, root: Option<&Node>) -> Option<Config> {
+    fn config<K>(&mut self, root: Option<&Node>, backends: &[Backend<K>]) -> Option<Config<K>> {
         const TOP: &[&str] = &[
             "version", "address", "admin", "root", "tls", "policy", "cache", "api", "log", "keys",
             "keystore", "limits", "mlock",
@@ -479,7 +477,7 @@ impl Walker<'_> {
         let api = self.api(&top);
         let log = self.log(&top);
         let keys = self.keys(&top);
-        let keystore = self.keystore(&top);
+        let keystore = self.keystore(&top, backends);
         let limits = self.limits(&top);
         let mlock = self.mlock(&top);
 
@@ -897,16 +895,25 @@ impl Walker<'_> {
         keys
     }
 
-    fn keystore(&mut self, top: &Mapping<'_>) -> Option<KeyStoreConfig> {
-        const KEYS: &[&str] = &[
-            "fs", "vault", "aws", "azure", "entrust", "fortanix", "gcp", "gemalto", "generic",
-            "kes",
-        ];
-        let section = self.section(top, "", "keystore", KEYS);
+    fn keystore<K>(&mut self, top: &Mapping<'_>, backends: &[Backend<K>]) -> Option<K> {
+        // The sections known: those of the table, of the original's that the table leaves
+        // out, and of the ones the original removed.
+        let mut outer: Vec<&str> = Vec::new();
+        let names = backends
+            .iter()
+            .map(Backend::outer)
+            .chain(GO_KES_BACKENDS.iter().map(Optional::outer))
+            .chain(REMOVED_KEYSTORES.iter().map(|(key, _)| *key));
+        for name in names {
+            if !outer.contains(&name) {
+                outer.push(name);
+            }
+        }
+        let section = self.section(top, "", "keystore", &outer);
         let present: Vec<&Entry> = section
             .entries
             .iter()
-            .filter(|e| KEYS.contains(&e.key.as_str()))
+            .filter(|e| outer.contains(&e.key.as_str()))
             .collect();
         if present.len() > 1 {
             let names: Vec<&str> = present.iter().map(|e| e.key.as_str()).collect();
@@ -918,23 +925,7 @@ impl Walker<'_> {
         }
         let mut result = None;
         for entry in &present {
-            let path = join("keystore", &entry.key);
-            let backend = match entry.key.as_str() {
-                "fs" => self.fs(entry, &path),
-                "vault" => self.vault(entry, &path).map(KeyStoreConfig::Vault),
-                other => {
-                    let what = UNAVAILABLE_KEYSTORES
-                        .iter()
-                        .find(|(key, _)| *key == other)
-                        .map_or("this keystore", |(_, what)| what);
-                    self.error(
-                        entry.key_pos,
-                        &path,
-                        format!("{what} is not available in this version of kes"),
-                    );
-                    None
-                }
-            };
+            let backend = self.backend(entry, backends);
             if result.is_none() {
                 result = backend;
             }
@@ -952,195 +943,67 @@ impl Walker<'_> {
         result
     }
 
-    fn fs(&mut self, entry: &Entry, path: &str) -> Option<KeyStoreConfig> {
-        let fs = self.mapping(&entry.value, entry.key_pos, path, &["path"]);
-        let dir = self.required(&fs, path, "path", "no path specified");
-        (!dir.is_empty()).then(|| KeyStoreConfig::Fs {
-            path: PathBuf::from(dir),
-        })
-    }
-
-    fn vault(&mut self, entry: &Entry, path: &str) -> Option<VaultConfig> {
-        const KEYS: &[&str] = &[
-            "endpoint",
-            "engine",
-            "version",
-            "namespace",
-            "prefix",
-            "transit",
-            "approle",
-            "kubernetes",
-            "tls",
-            "status",
-        ];
-        let before = self.errors.len();
-        let vault = self.mapping(&entry.value, entry.key_pos, path, KEYS);
-
-        let endpoint_path = join(path, "endpoint");
-        let endpoints: Vec<String> = match vault.node("endpoint") {
-            Some(node) if matches!(node.value, Value::Seq(_)) => self
-                .strings(Some(node), &endpoint_path, true)
-                .into_iter()
-                .map(|e| e.value.trim().to_owned())
-                .filter(|e| !e.is_empty())
-                .collect(),
-            node => self
-                .opt_string(node, &endpoint_path)
-                .map(|e| e.trim().to_owned())
-                .into_iter()
-                .collect(),
-        };
-        if endpoints.is_empty() && !self.reported(&endpoint_path) {
+    /// One `keystore.<name>` entry: read by the backend of the table that owns it, or an error
+    /// saying why there is none.
+    fn backend<K>(&mut self, entry: &Entry, backends: &[Backend<K>]) -> Option<K> {
+        let path = join("keystore", &entry.key);
+        if let Some((_, what)) = REMOVED_KEYSTORES.iter().find(|(key, _)| *key == entry.key) {
             self.error(
-                vault.pos_of("endpoint"),
-                &endpoint_path,
-                "no endpoint specified",
+                entry.key_pos,
+                &path,
+                format!("{what} is not available in this version of kes"),
             );
+            return None;
         }
-        let engine = self
-            .opt_string(vault.node("engine"), &join(path, "engine"))
-            .unwrap_or_else(|| "kv".into());
-        let version = match vault.node("version") {
-            None => VaultKvVersion::V1,
-            Some(node) => match self.string(Some(node), &join(path, "version")).as_str() {
-                "" | "v1" => VaultKvVersion::V1,
-                "v2" => VaultKvVersion::V2,
-                other => {
-                    let message =
-                        format!("invalid K/V engine version '{other}': expected 'v1' or 'v2'");
-                    self.error(node.pos, &join(path, "version"), message);
-                    VaultKvVersion::V1
-                }
-            },
-        };
-        let namespace = self.opt_string(vault.node("namespace"), &join(path, "namespace"));
-        let prefix = self.string(vault.node("prefix"), &join(path, "prefix"));
-
-        // transit: a block whose fields are all empty counts as absent.
-        let transit_path = join(path, "transit");
-        let transit = self.section(&vault, path, "transit", &["engine", "key"]);
-        let transit_engine =
-            self.opt_string(transit.node("engine"), &join(&transit_path, "engine"));
-        let transit_key = self.opt_string(transit.node("key"), &join(&transit_path, "key"));
-        let transit = match (transit_engine, transit_key) {
-            (None, None) => None,
-            (engine, Some(key)) => Some(VaultTransit {
-                engine: engine.unwrap_or_else(|| "transit".into()),
-                key,
-            }),
-            (Some(_), None) => {
-                self.error(
-                    transit.pos_of("key"),
-                    &join(&transit_path, "key"),
-                    "no transit key specified",
-                );
-                None
-            }
-        };
-
-        // approle / kubernetes. Old sample configs carry both blocks with empty values, so a
-        // block counts as used when one of its credentials is set. `retry` is from KES v0.19 –
-        // v0.22 and is read but not used.
-        let approle_path = join(path, "approle");
-        let approle = self.section(
-            &vault,
-            path,
-            "approle",
-            &["engine", "namespace", "id", "secret", "retry"],
-        );
-        let approle_engine =
-            self.opt_string(approle.node("engine"), &join(&approle_path, "engine"));
-        let approle_namespace =
-            self.opt_string(approle.node("namespace"), &join(&approle_path, "namespace"));
-        let approle_id = self.string(approle.node("id"), &join(&approle_path, "id"));
-        let approle_secret = self.secret(approle.node("secret"), &join(&approle_path, "secret"));
-        self.duration(approle.node("retry"), &join(&approle_path, "retry"));
-
-        let k8s_path = join(path, "kubernetes");
-        let k8s = self.section(
-            &vault,
-            path,
-            "kubernetes",
-            &["engine", "namespace", "role", "jwt", "retry"],
-        );
-        let k8s_engine = self.opt_string(k8s.node("engine"), &join(&k8s_path, "engine"));
-        let k8s_namespace = self.opt_string(k8s.node("namespace"), &join(&k8s_path, "namespace"));
-        let k8s_role = self.string(k8s.node("role"), &join(&k8s_path, "role"));
-        let k8s_jwt = self.secret(k8s.node("jwt"), &join(&k8s_path, "jwt"));
-        self.duration(k8s.node("retry"), &join(&k8s_path, "retry"));
-
-        let use_approle = !approle_id.is_empty() || approle_secret.is_some();
-        let use_k8s = !k8s_role.is_empty() || k8s_jwt.is_some();
-        let (mut approle_config, mut k8s_config) = (None, None);
-        match (use_approle, use_k8s) {
-            (true, true) => self.error(
-                vault.pos,
-                path,
-                "more than one authentication method specified: use either 'approle' or 'kubernetes'",
-            ),
-            (false, false) if self.reported(&approle_path) || self.reported(&k8s_path) => {}
-            (false, false) => self.error(
-                vault.pos,
-                path,
-                "no authentication method specified: set 'approle' (id, secret) or 'kubernetes' (role, jwt)",
-            ),
-            (true, false) => {
-                if approle_id.is_empty() {
-                    self.error(approle.pos_of("id"), &join(&approle_path, "id"), "no AppRole role ID specified");
-                }
-                approle_config = Some(VaultAppRole {
-                    engine: approle_engine.unwrap_or_else(|| "approle".into()),
-                    namespace: approle_namespace,
-                    id: approle_id,
-                    secret: approle_secret.unwrap_or_else(|| SecretString::new(String::new())),
+        let ours: Vec<&Backend<K>> = backends.iter().filter(|b| b.outer() == entry.key).collect();
+        if ours.is_empty() {
+            let (name, feature) = GO_KES_BACKENDS
+                .iter()
+                .find(|o| o.outer() == entry.key)
+                .map_or((entry.key.as_str(), entry.key.as_str()), |o| {
+                    (o.name, o.feature)
                 });
-            }
-            (false, true) => {
-                if k8s_role.is_empty() {
-                    self.error(k8s.pos_of("role"), &join(&k8s_path, "role"), "no Kubernetes role specified");
-                }
-                if k8s_jwt.is_none() {
-                    self.error(k8s.pos_of("jwt"), &join(&k8s_path, "jwt"), "no Kubernetes JWT specified");
-                }
-                k8s_config = Some(VaultKubernetes {
-                    engine: k8s_engine.unwrap_or_else(|| "kubernetes".into()),
-                    namespace: k8s_namespace,
-                    role: k8s_role,
-                    jwt: k8s_jwt.unwrap_or_else(|| SecretString::new(String::new())),
-                });
-            }
+            self.error(
+                entry.key_pos,
+                &path,
+                format!(
+                    "the {name} keystore is not available in this build of kes (it was built \
+                     without the cargo feature '{feature}')"
+                ),
+            );
+            return None;
         }
-
-        let tls_path = join(path, "tls");
-        let tls = self.section(&vault, path, "tls", &["key", "cert", "ca"]);
-        let tls = VaultTls {
-            key: self.path(tls.node("key"), &join(&tls_path, "key")),
-            cert: self.path(tls.node("cert"), &join(&tls_path, "cert")),
-            ca: self.path(tls.node("ca"), &join(&tls_path, "ca")),
+        // `aws: {secretsmanager: …}`: the backend's block is nested in the vendor's section.
+        let (backend, node, key_pos, path) = if ours.iter().any(|b| b.inner().is_some()) {
+            let inner: Vec<&str> = ours.iter().filter_map(|b| b.inner()).collect();
+            let vendor = self.mapping(&entry.value, entry.key_pos, &path, &inner);
+            let found = ours
+                .iter()
+                .find_map(|b| b.inner().and_then(|i| vendor.get(i)).map(|e| (*b, e)));
+            let Some((backend, block)) = found else {
+                if !self.reported(&path) {
+                    let expected: Vec<String> = inner.iter().map(|i| format!("'{i}'")).collect();
+                    let message = format!("expected a {} section", expected.join(" or "));
+                    self.error(entry.key_pos, &path, message);
+                }
+                return None;
+            };
+            (
+                backend,
+                &block.value,
+                block.key_pos,
+                join(&path, &block.key),
+            )
+        } else {
+            (*ours.first()?, &entry.value, entry.key_pos, path)
         };
-        let status = self.section(&vault, path, "status", &["ping"]);
-        let ping_path = join(path, "status.ping");
-        let status_ping = self
-            .positive_duration(status.node("ping"), &ping_path, |d| {
-                format!("invalid status ping interval '{d}': must not be negative")
-            })
-            .unwrap_or(DEFAULT_VAULT_PING);
-
+        let map = self.mapping(node, key_pos, &path, backend.keys);
+        let before = self.errors.len();
+        let config = (backend.parse)(self, &Section { map, path });
         if self.errors.len() != before {
             return None;
         }
-        Some(VaultConfig {
-            endpoints,
-            engine,
-            version,
-            namespace,
-            prefix,
-            transit,
-            approle: approle_config,
-            kubernetes: k8s_config,
-            tls,
-            status_ping,
-        })
+        config
     }
 }
 

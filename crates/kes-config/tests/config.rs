@@ -12,10 +12,21 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kes_config::{
-    Config, Env, Error, Errors, KeyStoreConfig, LogLevel, MapEnv, ProcessEnv, SecretString,
-    VaultKvVersion, load, parse, sample,
-};
+use kes_config::{Env, Error, Errors, LogLevel, MapEnv, ProcessEnv, SecretString, sample};
+use kes_keystore_vault::VaultKvVersion;
+
+mod backends;
+use backends::{BACKENDS, KeyStoreConfig};
+
+type Config = kes_config::Config<KeyStoreConfig>;
+
+fn parse(source: &str, file: &str, env: &dyn Env) -> Result<Config, Errors> {
+    kes_config::parse(source, file, env, BACKENDS)
+}
+
+fn load(path: &Path, env: &dyn Env) -> Result<Config, Errors> {
+    kes_config::load(path, env, BACKENDS)
+}
 
 const ADMIN: &str = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22";
 const APP: &str = "0426fa9a04bc2756b92fbe8a97e1a1e07b53ecf04ed33da22c33e5c9faeb8cbb";

@@ -14,8 +14,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kes_config::{MapEnv, parse, sample};
+use kes_config::{MapEnv, sample};
 use kes_testutil::{ByteMutator, ByteOp, Rng};
+
+mod backends;
+use backends::BACKENDS;
 
 const SEED: u64 = 0x6b65_735f_636f_6e66;
 const CASES: usize = 3000;
@@ -144,7 +147,7 @@ fn declared_env(source: &str) -> MapEnv {
 fn check(data: &[u8]) -> bool {
     let source = String::from_utf8_lossy(data);
     let started = Instant::now();
-    let result = parse(&source, "smoke.yml", &declared_env(&source));
+    let result = kes_config::parse(&source, "smoke.yml", &declared_env(&source), BACKENDS);
     let took = started.elapsed();
     assert!(took < SLOW, "parsing took {took:?}");
     match result {

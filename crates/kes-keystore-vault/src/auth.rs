@@ -33,7 +33,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kes_config::{SecretString, VaultConfig};
+use kes_config::SecretString;
+
+use crate::config::VaultConfig;
 use parking_lot::RwLock;
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
@@ -502,7 +504,7 @@ async fn sleep_until(due: Option<Instant>) {
     clippy::panic
 )]
 mod tests {
-    use kes_config::{VaultKubernetes, VaultKvVersion};
+    use crate::config::{VaultKubernetes, VaultKvVersion};
 
     use super::*;
     use crate::request::tests::config;

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod config;
 mod error;
 mod health;
 mod request;
@@ -40,8 +41,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
-use kes_config::{SecretString, VaultConfig, VaultKvVersion};
-use kes_keystore::{Error, KeyStore};
+use kes_config::SecretString;
+use kes_keystore::{Error, KeyStore, Locator};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use zeroize::Zeroizing;
@@ -53,6 +54,9 @@ use crate::request::{Layout, Request};
 use crate::transport::{Reply, Transport};
 use crate::wire::{DecryptResponse, EncryptResponse, KvV1Read, KvV2Read, ListResponse};
 
+pub use crate::config::{
+    BACKEND, VaultAppRole, VaultConfig, VaultKubernetes, VaultKvVersion, VaultTls, VaultTransit,
+};
 pub use crate::retry::RetryPolicy;
 
 /// Receives the store's background events (failed renewals and logins), one line each.
@@ -121,6 +125,7 @@ impl fmt::Debug for ConnectOptions {
 pub struct VaultKeyStore {
     shared: Arc<Shared>,
     tasks: parking_lot::Mutex<Vec<AbortHandle>>,
+    locator: Locator,
 }
 
 impl fmt::Debug for VaultKeyStore {
@@ -198,6 +203,7 @@ impl VaultKeyStore {
         Ok(Self {
             shared,
             tasks: parking_lot::Mutex::new(tasks),
+            locator: locator(config),
         })
     }
 
@@ -206,6 +212,17 @@ impl VaultKeyStore {
             task.abort();
         }
     }
+}
+
+/// One engine, prefix and namespace, once for each endpoint it is reached through.
+fn locator(config: &VaultConfig) -> Locator {
+    let path = |p: &str| p.trim_matches('/').to_owned();
+    let namespace = config.namespace.as_deref().map(path).unwrap_or_default();
+    let (engine, prefix) = (path(&config.engine), path(&config.prefix));
+    Locator::of(config.endpoints.iter().map(|endpoint| {
+        let endpoint = endpoint.trim_end_matches('/').to_ascii_lowercase();
+        format!("vault:{endpoint} namespace={namespace} engine={engine} prefix={prefix}")
+    }))
 }
 
 impl Drop for VaultKeyStore {
@@ -243,6 +260,10 @@ impl KeyStore for VaultKeyStore {
         self.shared.closed.store(true, Ordering::Release);
         self.stop_tasks();
         Ok(())
+    }
+
+    fn locator(&self) -> Locator {
+        self.locator.clone()
     }
 }
 
@@ -489,6 +510,30 @@ fn is_transit_ciphertext(value: &str) -> bool {
 )]
 mod tests {
     use super::*;
+
+    /// One engine, prefix and namespace reached through a shared endpoint is one store (however
+    /// the paths are slashed and the endpoints cased); another prefix, engine or namespace, or
+    /// no shared endpoint, is another store.
+    #[test]
+    fn locators_overlap_on_a_shared_endpoint_and_location() {
+        let base = crate::request::tests::config(VaultKvVersion::V2);
+        let mut same = base.clone();
+        same.endpoints = vec!["https://other:8200".into(), "HTTP://127.0.0.1:8200/".into()];
+        same.engine = "/kv/".into();
+        assert!(locator(&base).overlaps(&locator(&same)));
+        let mut other = base.clone();
+        other.endpoints = vec!["https://other:8200".into()];
+        assert!(!locator(&base).overlaps(&locator(&other)));
+        for change in [
+            |c: &mut VaultConfig| c.prefix = "app".into(),
+            |c: &mut VaultConfig| c.engine = "kv2".into(),
+            |c: &mut VaultConfig| c.namespace = Some("team".into()),
+        ] {
+            let mut changed = base.clone();
+            change(&mut changed);
+            assert!(!locator(&base).overlaps(&locator(&changed)), "{changed:?}");
+        }
+    }
 
     #[test]
     fn transit_ciphertexts_are_recognised() {

@@ -17,9 +17,9 @@
 
 use std::fmt;
 
+use crate::config::{VaultConfig, VaultKvVersion};
 use base64::Engine as _;
 use bytes::Bytes;
-use kes_config::{VaultConfig, VaultKvVersion};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde::Serialize;
@@ -392,7 +392,8 @@ struct Ciphertext<'a> {
 pub(crate) mod tests {
     use std::time::Duration;
 
-    use kes_config::{SecretString, VaultAppRole, VaultTls, VaultTransit};
+    use crate::config::{VaultAppRole, VaultTls, VaultTransit};
+    use kes_config::SecretString;
 
     use super::*;
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kes_config::VaultConfig;
+use crate::config::VaultConfig;
 use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;

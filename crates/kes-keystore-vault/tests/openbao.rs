@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bao::{Admin as _, Bao};
-use kes_config::{SecretString, VaultAppRole, VaultConfig, VaultKvVersion, VaultTls, VaultTransit};
+use kes_config::SecretString;
 use kes_keystore::testkit::{ConformanceOptions, run_conformance_with};
 use kes_keystore::{Error, KeyStore};
 use kes_keystore_vault::{ConnectOptions, RetryPolicy, VaultKeyStore};
+use kes_keystore_vault::{VaultAppRole, VaultConfig, VaultKvVersion, VaultTls, VaultTransit};
 use serde_json::json;
 
 fn config(endpoints: Vec<String>, engine: &str, version: VaultKvVersion) -> VaultConfig {

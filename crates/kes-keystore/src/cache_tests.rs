@@ -97,6 +97,10 @@ impl KeyStore for TestStore {
     async fn close(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    fn locator(&self) -> crate::Locator {
+        self.keys.locator()
+    }
 }
 
 const S: Duration = Duration::from_secs(1);
@@ -401,6 +405,9 @@ async fn a_hanging_store_is_marked_offline() {
         }
         async fn close(&self) -> Result<(), Error> {
             Ok(())
+        }
+        fn locator(&self) -> crate::Locator {
+            crate::Locator::new("hanging")
         }
     }
     let start = tokio::time::Instant::now();

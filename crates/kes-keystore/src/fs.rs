@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use zeroize::Zeroizing;
 
-use crate::{Error, KeyStore};
+use crate::{Error, KeyStore, Locator};
 
 /// Names of temporary files start with this; a key name never does, because key names
 /// contain no `.`.
@@ -44,6 +44,9 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(5 * 60);
 #[derive(Debug, Clone)]
 pub struct FsKeyStore {
     dir: Arc<Path>,
+    /// Device and inode of the directory when it was opened: the same directory however it is
+    /// reached (`..`, symbolic links, bind mounts).
+    id: (u64, u64),
 }
 
 impl FsKeyStore {
@@ -56,7 +59,19 @@ impl FsKeyStore {
     /// [`Error::Other`] when `path` is not a directory or cannot be created or read.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref().to_path_buf();
-        blocking(move || open_dir(path)).await
+        blocking(move || open_dir(path, true)).await
+    }
+
+    /// Opens the key store in the existing directory `path`, as [`open`](Self::open) does, but
+    /// never creates it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Other`] when `path` does not exist ("the directory does not exist"), is not a
+    /// directory or cannot be read.
+    pub async fn open_existing(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref().to_path_buf();
+        blocking(move || open_dir(path, false)).await
     }
 
     /// The directory of the store, made absolute when it was opened.
@@ -125,6 +140,10 @@ impl KeyStore for FsKeyStore {
     async fn close(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    fn locator(&self) -> Locator {
+        Locator::new(format!("fs:{}:{}", self.id.0, self.id.1))
+    }
 }
 
 /// Runs blocking filesystem work on tokio's blocking pool.
@@ -141,7 +160,7 @@ where
     }
 }
 
-fn open_dir(path: PathBuf) -> Result<FsKeyStore, Error> {
+fn open_dir(path: PathBuf, create: bool) -> Result<FsKeyStore, Error> {
     let path = std::path::absolute(&path).unwrap_or(path);
     let fail = |what: &str, err| {
         Error::other(FsError::with_cause(
@@ -151,6 +170,9 @@ fn open_dir(path: PathBuf) -> Result<FsKeyStore, Error> {
     };
     let meta = match fs::metadata(&path) {
         Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound && !create => {
+            return Err(Error::other("the directory does not exist"));
+        }
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             DirBuilder::new()
                 .recursive(true)
@@ -168,7 +190,11 @@ fn open_dir(path: PathBuf) -> Result<FsKeyStore, Error> {
         ))));
     }
     remove_stale_temp_files(&path);
-    Ok(FsKeyStore { dir: path.into() })
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(FsKeyStore {
+        dir: path.into(),
+        id: (meta.dev(), meta.ino()),
+    })
 }
 
 /// Best effort: a temporary file that cannot be removed is harmless, since it is never listed.

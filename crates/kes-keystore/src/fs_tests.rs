@@ -330,3 +330,31 @@ fn exclusive_rename_never_replaces() {
         assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
     }
 }
+
+/// One directory is one store however it is named (`..`, a symbolic link); `kes migrate` relies
+/// on this to refuse copying a store onto itself.
+#[tokio::test]
+async fn one_directory_has_one_locator() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let store = FsKeyStore::open(&a).await.unwrap();
+    let dotted = FsKeyStore::open(dir.path().join("a/../a")).await.unwrap();
+    assert!(store.locator().overlaps(&dotted.locator()));
+    let link = dir.path().join("link");
+    symlink(&a, &link).unwrap();
+    let linked = FsKeyStore::open_existing(&link).await.unwrap();
+    assert!(store.locator().overlaps(&linked.locator()));
+    let other = FsKeyStore::open(dir.path().join("b")).await.unwrap();
+    assert!(!store.locator().overlaps(&other.locator()));
+}
+
+/// Opening a store that must exist creates nothing.
+#[tokio::test]
+async fn open_existing_never_creates_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let err = FsKeyStore::open_existing(&missing).await.unwrap_err();
+    assert!(matches!(err, Error::Other(_)), "{err:?}");
+    assert_eq!(err.to_string(), "the directory does not exist");
+    assert!(!missing.exists());
+}

@@ -27,6 +27,9 @@ use zeroize::Zeroizing;
 pub use error::Error;
 pub use fs::FsKeyStore;
 pub use mem::MemKeyStore;
+pub use open::{Locator, OpenMode, StoreConfig};
+
+mod open;
 
 /// A store of named, opaque values: the stored key records.
 ///
@@ -63,6 +66,10 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Releases the resources held by the store (connections, background tasks). Calls made
     /// after `close` may fail.
     async fn close(&self) -> Result<(), Error>;
+
+    /// Where the store keeps its values: two stores with overlapping locators are one store
+    /// (see [`Locator`]). `kes migrate` refuses to copy a store onto itself by this.
+    fn locator(&self) -> Locator;
 }
 
 #[async_trait::async_trait]
@@ -89,5 +96,9 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
 
     async fn close(&self) -> Result<(), Error> {
         (**self).close().await
+    }
+
+    fn locator(&self) -> Locator {
+        (**self).locator()
     }
 }

@@ -8,21 +8,34 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use zeroize::Zeroizing;
 
-use crate::{Error, KeyStore};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Error, KeyStore, Locator};
 
 /// A key store that keeps its values in process memory: they are lost when the process ends
 /// (used by `kes server --dev` and by tests).
 ///
 /// Values are wiped from memory when they are deleted and when the store is dropped.
-#[derive(Default)]
 pub struct MemKeyStore {
     keys: RwLock<BTreeMap<String, Zeroizing<Vec<u8>>>>,
+    /// Tells this store from every other of the process (see [`KeyStore::locator`]).
+    id: u64,
 }
 
 impl MemKeyStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self::default()
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            keys: RwLock::default(),
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Default for MemKeyStore {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -73,6 +86,10 @@ impl KeyStore for MemKeyStore {
 
     async fn close(&self) -> Result<(), Error> {
         Ok(())
+    }
+
+    fn locator(&self) -> Locator {
+        Locator::new(format!("mem:{}:{}", std::process::id(), self.id))
     }
 }
 

@@ -24,9 +24,9 @@ pub mod tls;
 
 pub use error::ApiError;
 pub use server::Server;
-pub use setup::{Options, SetupError, run};
+pub use setup::{Prepared, Settings, SetupError};
 
 /// The server's version string.
-pub(crate) fn handlers_version() -> &'static str {
+pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }

@@ -41,10 +41,10 @@ impl Proxies {
         identities: impl IntoIterator<Item = String>,
         header: Option<&str>,
         verifier: Option<Arc<dyn ClientCertVerifier>>,
-    ) -> Result<Proxies, String> {
+    ) -> Result<Proxies, ProxyError> {
         let name = header.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_HEADER);
         let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid TLS proxy header name '{name}'"))?;
+            .map_err(|_| ProxyError::InvalidHeader(name.to_owned()))?;
         Ok(Proxies {
             identities: identities.into_iter().collect(),
             header,
@@ -186,4 +186,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.message(), "no client certificate is present");
     }
+}
+
+/// Invalid TLS proxy settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// `tls.proxy.header.cert` is no HTTP header name.
+    #[error("invalid TLS proxy header name '{0}'")]
+    InvalidHeader(String),
 }

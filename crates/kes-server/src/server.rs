@@ -79,6 +79,28 @@ impl Server {
         })
     }
 
+    /// A server running with `prepared` (see [`crate::setup::prepare`]).
+    pub fn start(prepared: crate::setup::Prepared) -> Arc<Server> {
+        let server = Server::new(
+            prepared.state,
+            prepared.policies,
+            prepared.tls,
+            Logs::new(prepared.log),
+        );
+        server.set_max_connections(prepared.max_connections);
+        server
+    }
+
+    /// Switches to a new configuration (SIGHUP): log levels, TLS for new connections, the
+    /// connection limit, the route settings, the keystore and the config file's policies.
+    /// Requests in flight finish with the old ones; open connections stay open.
+    pub fn reload(&self, prepared: crate::setup::Prepared) {
+        self.logs.set_levels(prepared.log);
+        self.update_tls(prepared.tls);
+        self.set_max_connections(prepared.max_connections);
+        self.update_state(prepared.state, prepared.policies);
+    }
+
     /// Replaces the configuration snapshot and the config file's policies (reload); requests in
     /// flight finish with the old ones. Runtime policy changes are kept unless the new file names
     /// the same policies or identities (see [`crate::policies`]).

@@ -1,28 +1,27 @@
-//! Turning a config file (or `--dev`) into a running server, and reloading it on SIGHUP.
+//! What the program hands the server: its [`Settings`] and the keystore it serves, turned into
+//! a [`Prepared`] configuration that [`Server::new`](crate::Server::new) starts with and
+//! [`Server::reload`](crate::Server::reload) swaps in.
+//!
+//! The server reads no config file and opens no keystore: the program (the `kes` binary) does
+//! both, and passes the opened store in. So the server knows no keystore backend.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kes_crypto::{KeyType, KeyVersion};
+use kes_keystore::KeyStore;
 use kes_keystore::cache::CacheConfig;
-use kes_keystore::{FsKeyStore, KeyStore, MemKeyStore};
-use kes_policy::{Policy, PolicySet};
+use kes_policy::{Policy, PolicySet, PolicySetError};
 use rustls::server::ServerSessionMemoryCache;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::policies::{Meta, Policies};
-use crate::process::Mlock;
-use crate::proxy::Proxies;
-use crate::server::Server;
+use crate::proxy::{Proxies, ProxyError};
 use crate::state::{LogLevels, State};
-use crate::tls::{self, ClientAuth, TlsError};
+use crate::tls::{self, CertifiedKey, ClientAuth, TlsError};
 
-/// Default listen address of a server started from a config file.
-pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7373);
-/// Default listen address of `kes server --dev`.
-pub const DEV_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7373);
 /// Default cache expiry of any key (spec §13: the documented defaults, not the original's bug).
 pub const DEFAULT_EXPIRY_ANY: Duration = Duration::from_secs(5 * 60);
 /// Default expiry of an unused key.
@@ -34,131 +33,198 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// session cache at all). rustls allocates the whole cache at start: 4,096 entries ~0.5 MB.
 const SESSION_CACHE: usize = 4 * 1024;
 
-/// How `kes server` was invoked.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// `--config`.
-    pub config: Option<PathBuf>,
-    /// `--addr`.
-    pub addr: Option<SocketAddr>,
-    /// `--dev`.
-    pub dev: bool,
-    /// `--auth on|off`: overrides `tls.auth`.
-    pub auth: Option<bool>,
-}
-
-/// A failure to start or reload the server.
+/// A failure to prepare the server's configuration.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum SetupError {
-    /// The config file is invalid.
-    #[error("{0}")]
-    Config(kes_config::Errors),
     /// The TLS configuration is invalid.
     #[error("{0}")]
     Tls(#[from] TlsError),
-    /// The keystore could not be opened.
-    #[error("failed to open keystore: {0}")]
-    KeyStore(String),
     /// Policies and identities contradict each other.
     #[error("{0}")]
-    Policy(String),
-    /// A declarative key could not be created.
-    #[error("failed to create key '{name}': {reason}")]
+    Policy(#[from] PolicySetError),
+    /// The TLS proxy settings are invalid.
+    #[error("{0}")]
+    Proxy(#[from] ProxyError),
+    /// A key of the `keys:` list could not be created.
+    #[error("failed to create key '{name}': {source}")]
     Key {
         /// The key.
         name: String,
         /// Why.
-        reason: String,
-    },
-    /// The options contradict each other.
-    #[error("{0}")]
-    Usage(String),
-    /// The listener could not be bound.
-    #[error("failed to listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// The error.
-        source: std::io::Error,
+        source: KeyError,
     },
 }
 
-/// Everything built from one config file.
-pub struct Loaded {
-    /// The request-path snapshot.
-    pub state: State,
-    /// The config file's policies.
-    pub policies: Policies,
-    /// TLS for new connections.
-    pub tls: rustls::ServerConfig,
-    /// Where to listen.
-    pub addr: SocketAddr,
+/// Why a declared key could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The random generator failed.
+    #[error("{0}")]
+    Random(#[from] kes_crypto::RngError),
+    /// The key record could not be encoded.
+    #[error("{0}")]
+    Encode(#[from] kes_crypto::RecordError),
+    /// The keystore refused it.
+    #[error("{0}")]
+    Store(#[from] kes_keystore::Error),
+}
+
+/// The server's certificate: files to read (and re-read on reload), or a key already in hand.
+#[derive(Debug)]
+pub enum Certificate {
+    /// `tls.cert` and `tls.key`, the key possibly encrypted with `tls.password`.
+    Files {
+        /// The certificate chain (PEM).
+        cert: PathBuf,
+        /// The private key (PEM).
+        key: PathBuf,
+        /// The password of a legacy-encrypted key.
+        password: Option<Zeroizing<String>>,
+    },
+    /// A certificate made for the occasion (`--dev`, see [`dev_certificate`]).
+    Generated(CertifiedKey),
+}
+
+/// One policy with the identities assigned to it.
+#[derive(Debug, Clone)]
+pub struct PolicyEntry {
+    /// The name.
+    pub name: String,
+    /// The rules.
+    pub policy: Policy,
+    /// The identities it applies to.
+    pub identities: Vec<String>,
+}
+
+/// One route's settings from the `api:` section.
+#[derive(Debug, Clone)]
+pub struct RouteOverride {
+    /// The route's path, as the route table names it.
+    pub path: String,
+    /// Serve the route without authentication.
+    pub skip_auth: bool,
+    /// Replace the route's timeout.
+    pub timeout: Option<Duration>,
+}
+
+/// Everything the server is configured with, but the keystore.
+#[derive(Debug)]
+pub struct Settings {
+    /// The admin identity (a placeholder such as `disabled` turns admin access off).
+    pub admin: String,
+    /// The policies.
+    pub policies: Vec<PolicyEntry>,
+    /// Per-route settings.
+    pub api: Vec<RouteOverride>,
+    /// Key cache expiry.
+    pub cache: CacheConfig,
     /// Log levels.
     pub log: LogLevels,
+    /// The server's certificate.
+    pub certificate: Certificate,
+    /// Verify client certificate chains (`tls.auth: on`).
+    pub verify_clients: bool,
+    /// Extra CA certificates for client verification.
+    pub client_ca: Option<PathBuf>,
+    /// Identities of TLS proxies that may forward client certificates.
+    pub proxy_identities: Vec<String>,
+    /// The header proxies forward certificates in; `None` for the default.
+    pub proxy_header: Option<String>,
     /// Connections served at once.
     pub max_connections: usize,
-    /// Memory locking.
-    pub mlock: Mlock,
 }
 
-/// Builds the server's state from a config file.
-pub async fn load(
-    path: &Path,
-    opts: &Options,
+impl Settings {
+    /// The settings of a development server: `admin` may do everything, nobody else anything;
+    /// the default cache and limits.
+    pub fn dev(admin: String, certificate: CertifiedKey) -> Settings {
+        Settings {
+            admin,
+            policies: Vec::new(),
+            api: Vec::new(),
+            cache: CacheConfig {
+                any: DEFAULT_EXPIRY_ANY,
+                unused: DEFAULT_EXPIRY_UNUSED,
+                offline: Duration::ZERO,
+            },
+            log: LogLevels::default(),
+            certificate: Certificate::Generated(certificate),
+            verify_clients: false,
+            client_ca: None,
+            proxy_identities: Vec::new(),
+            proxy_header: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// A configuration ready to serve: built once at start and once per reload.
+pub struct Prepared {
+    pub(crate) state: State,
+    pub(crate) policies: Policies,
+    pub(crate) tls: rustls::ServerConfig,
+    pub(crate) log: LogLevels,
+    pub(crate) max_connections: usize,
+}
+
+impl Prepared {
+    /// The admin identity.
+    pub fn admin(&self) -> &str {
+        &self.state.admin
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The TLS session cache, shared by every configuration of one server (so that reloads keep
+/// the sessions clients may resume).
+pub fn session_cache() -> Arc<ServerSessionMemoryCache> {
+    ServerSessionMemoryCache::new(SESSION_CACHE)
+}
+
+/// Builds the configuration the server runs with from `settings` and the opened `store`.
+/// `policies_created_at` is what policies and identities report as their creation time (the
+/// server's start); `sessions` is the [`session_cache`] of the server.
+///
+/// # Errors
+///
+/// When the certificate cannot be read or is unusable, the policies contradict each other, or
+/// the proxy settings are invalid.
+pub fn prepare(
+    settings: Settings,
+    store: Arc<dyn KeyStore>,
     policies_created_at: OffsetDateTime,
     sessions: Arc<ServerSessionMemoryCache>,
-) -> Result<Loaded, SetupError> {
-    let config = kes_config::load(path, &kes_config::ProcessEnv).map_err(SetupError::Config)?;
-    let addr = opts.addr.or(config.address).unwrap_or(DEFAULT_ADDR);
-
-    let mut entries = Vec::with_capacity(config.policies.len());
-    for p in &config.policies {
-        entries.push((
-            p.name.clone(),
-            Policy::new(p.allow.clone(), p.deny.clone()),
-            p.identities.clone(),
-        ));
-    }
-    let policies = PolicySet::new(entries).map_err(|e| SetupError::Policy(e.to_string()))?;
-
-    let store = open_keystore(&config.keystore).await?;
-    for name in &config.keys {
-        create_declared_key(store.as_ref(), name, &config.admin).await?;
-    }
-
-    let cache = CacheConfig {
-        any: config
-            .cache
-            .any
-            .filter(|d| !d.is_zero())
-            .unwrap_or(DEFAULT_EXPIRY_ANY),
-        unused: config
-            .cache
-            .unused
-            .filter(|d| !d.is_zero())
-            .unwrap_or(DEFAULT_EXPIRY_UNUSED),
-        offline: config.cache.offline.unwrap_or(Duration::ZERO),
-    };
-    let log = LogLevels {
-        error: config.log.error.0,
-        audit: config.log.audit.0,
-    };
-    let api: Vec<(String, bool, Option<Duration>)> = config
+) -> Result<Prepared, SetupError> {
+    let policies = PolicySet::new(
+        settings
+            .policies
+            .into_iter()
+            .map(|p| (p.name, p.policy, p.identities)),
+    )?;
+    let api: Vec<(String, bool, Option<Duration>)> = settings
         .api
         .iter()
         .map(|a| (a.path.clone(), a.skip_auth, a.timeout))
         .collect();
-    let optional = config.api.iter().any(|a| a.skip_auth);
-
-    let key = tls::load_certified_key(
-        &config.tls.cert,
-        &config.tls.key,
-        config.tls.password.as_ref().map(|p| p.expose_secret()),
-    )?;
+    let optional = settings.api.iter().any(|a| a.skip_auth);
+    let key = match settings.certificate {
+        Certificate::Files {
+            cert,
+            key,
+            password,
+        } => tls::load_certified_key(&cert, &key, password.as_ref().map(|p| p.as_str()))?,
+        Certificate::Generated(key) => key,
+    };
     let auth = ClientAuth {
-        verify: opts.auth.or(config.tls.auth).unwrap_or(false),
-        ca: config.tls.ca.clone(),
+        verify: settings.verify_clients,
+        ca: settings.client_ca,
         optional,
     };
     let tls = tls::server_config(key, &auth, sessions)?;
@@ -171,158 +237,70 @@ pub async fn load(
         None
     };
     let proxies = Proxies::new(
-        config.tls.proxy.identities.iter().cloned(),
-        config.tls.proxy.header_cert.as_deref(),
+        settings.proxy_identities,
+        settings.proxy_header.as_deref(),
         verifier,
-    )
-    .map_err(SetupError::Policy)?;
+    )?;
     let meta = Meta {
         created_at: policies_created_at,
-        created_by: config.admin.clone(),
+        created_by: settings.admin.clone(),
     };
     let policies = Policies::from_config(policies, meta);
-    let state = State::new(config.admin, &api, store, cache, proxies);
-    Ok(Loaded {
+    let state = State::new(settings.admin, &api, store, settings.cache, proxies);
+    Ok(Prepared {
         state,
         policies,
         tls,
-        addr,
-        log,
-        max_connections: config
-            .limits
-            .max_connections
-            .unwrap_or(DEFAULT_MAX_CONNECTIONS),
-        mlock: match config.mlock {
-            kes_config::MlockMode::Auto => Mlock::Auto,
-            kes_config::MlockMode::Required => Mlock::Required,
-            kes_config::MlockMode::Off => Mlock::Off,
-        },
+        log: settings.log,
+        max_connections: settings.max_connections,
     })
 }
 
-/// Opens the keystore a config file's `keystore` section describes, as `kes server` does: every
-/// backend the server supports. Used by the server and by `kes migrate`.
-///
-/// The `fs` directory is created (mode 0700) when it does not exist; a Vault store logs in and
-/// starts its background token renewal and health checks on the current tokio runtime, which
-/// stop on [`KeyStore::close`] or when the store is dropped.
+/// Creates the keys of the config file's `keys:` list that do not exist yet, as the admin
+/// (kes-spec §7.3).
 ///
 /// # Errors
 ///
-/// [`SetupError::KeyStore`] when the store cannot be opened or reached, or when the section names
-/// a backend this version of kes does not implement.
-pub async fn open_keystore(
-    config: &kes_config::KeyStoreConfig,
-) -> Result<Arc<dyn KeyStore>, SetupError> {
-    Ok(match config {
-        kes_config::KeyStoreConfig::Fs { path } => Arc::new(
-            FsKeyStore::open(path)
-                .await
-                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
-        ),
-        // keystore-vault (issue 6): Vault / OpenBao K/V engine.
-        kes_config::KeyStoreConfig::Vault(cfg) => Arc::new(
-            kes_keystore_vault::VaultKeyStore::connect(cfg)
-                .await
-                .map_err(|e| SetupError::KeyStore(e.to_string()))?,
-        ),
-        other => {
-            return Err(SetupError::KeyStore(format!(
-                "the keystore {} is not available in this version of kes",
-                keystore_name(other)
-            )));
-        }
-    })
-}
-
-fn keystore_name(config: &kes_config::KeyStoreConfig) -> &'static str {
-    match config {
-        kes_config::KeyStoreConfig::Fs { .. } => "fs",
-        kes_config::KeyStoreConfig::Vault(_) => "vault",
-        _ => "section",
-    }
-}
-
-/// Creates a key named in the config file's `keys:` list unless it exists.
-async fn create_declared_key(
+/// [`SetupError::Key`] for the first key that could not be created for another reason than
+/// existing already.
+pub async fn declare_keys(
     store: &dyn KeyStore,
-    name: &str,
+    names: &[String],
     admin: &str,
 ) -> Result<(), SetupError> {
-    let fail = |reason: String| SetupError::Key {
-        name: name.to_owned(),
-        reason,
-    };
+    for name in names {
+        declare_key(store, name, admin)
+            .await
+            .map_err(|source| SetupError::Key {
+                name: name.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+async fn declare_key(store: &dyn KeyStore, name: &str, admin: &str) -> Result<(), KeyError> {
     let version = KeyVersion::generate(
         KeyType::default_for_new_keys(),
         admin.to_owned(),
         OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    let record = version.encode().map_err(|e| fail(e.to_string()))?;
+    )?;
+    let record = version.encode()?;
     match store.create(name, record.as_bytes()).await {
         Ok(()) | Err(kes_keystore::Error::Exists) => Ok(()),
-        Err(e) => Err(fail(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// What `--dev` prints and uses.
-pub struct DevSetup {
-    /// The admin's API key.
-    pub api_key: kes_crypto::ApiKey,
-    /// The server state.
-    pub loaded: Loaded,
-}
-
-/// Builds an in-memory development server: a fresh admin API key, a self-signed certificate
-/// for the listen address, an in-memory keystore.
-pub fn dev(
-    addr: SocketAddr,
-    sessions: Arc<ServerSessionMemoryCache>,
-) -> Result<DevSetup, SetupError> {
-    let api_key = kes_crypto::ApiKey::generate().map_err(|e| SetupError::Usage(e.to_string()))?;
-    let key = dev_certificate(addr)?;
-    let auth = ClientAuth {
-        verify: false,
-        ca: None,
-        optional: false,
-    };
-    let tls = tls::server_config(key, &auth, sessions)?;
-    let log = LogLevels::default();
-    let policies = Policies::from_config(
-        PolicySet::default(),
-        Meta {
-            created_at: OffsetDateTime::now_utc(),
-            created_by: api_key.identity(),
-        },
-    );
-    let state = State::new(
-        api_key.identity(),
-        &[],
-        Arc::new(MemKeyStore::new()),
-        CacheConfig {
-            any: DEFAULT_EXPIRY_ANY,
-            unused: DEFAULT_EXPIRY_UNUSED,
-            offline: Duration::ZERO,
-        },
-        Proxies::new(Vec::new(), None, None).map_err(SetupError::Policy)?,
-    );
-    Ok(DevSetup {
-        api_key,
-        loaded: Loaded {
-            state,
-            policies,
-            tls,
-            addr,
-            log,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            mlock: Mlock::Auto,
-        },
-    })
-}
-
-fn dev_certificate(addr: SocketAddr) -> Result<tls::CertifiedKey, SetupError> {
-    let err = |e: rcgen::Error| SetupError::Tls(TlsError::Certificate(e.to_string()));
+/// A self-signed certificate for a development server listening on `addr`: valid for
+/// `localhost` and the address's IP (127.0.0.1 when it is unspecified), for 90 days.
+///
+/// # Errors
+///
+/// When the certificate cannot be made.
+pub fn dev_certificate(addr: std::net::SocketAddr) -> Result<CertifiedKey, TlsError> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let err = |e: rcgen::Error| TlsError::Certificate(e.to_string());
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     params
         .distinguished_name
@@ -344,142 +322,9 @@ fn dev_certificate(addr: SocketAddr) -> Result<tls::CertifiedKey, SetupError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
     let cert = params.self_signed(&key).map_err(err)?;
     let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
-        .map_err(|e| SetupError::Tls(TlsError::PrivateKey(e.to_string())))?;
-    Ok(tls::CertifiedKey {
+        .map_err(|e| TlsError::PrivateKey(e.to_string()))?;
+    Ok(CertifiedKey {
         chain: vec![cert.der().clone()],
         key: key_der,
     })
-}
-
-/// Runs `kes server` until SIGINT or SIGTERM. SIGHUP reloads the config file.
-pub async fn run(opts: Options) -> Result<(), SetupError> {
-    let sessions = ServerSessionMemoryCache::new(SESSION_CACHE);
-    let started_at = OffsetDateTime::now_utc();
-    let (loaded, api_key) = match (&opts.config, opts.dev) {
-        (Some(_), true) => {
-            return Err(SetupError::Usage(
-                "'--config' and '--dev' cannot be used together".into(),
-            ));
-        }
-        (None, false) => {
-            return Err(SetupError::Usage(
-                "no config file specified: use '--config <file>', or '--dev' for a development server"
-                    .into(),
-            ));
-        }
-        (None, true) => {
-            let dev = dev(opts.addr.unwrap_or(DEV_ADDR), sessions.clone())?;
-            (dev.loaded, Some(dev.api_key))
-        }
-        (Some(path), false) => (load(path, &opts, started_at, sessions.clone()).await?, None),
-    };
-    let hardening = crate::process::harden(loaded.mlock).map_err(SetupError::Usage)?;
-    crate::process::raise_open_files_limit();
-    let addr = loaded.addr;
-    let listener = crate::server::bind(addr)
-        .await
-        .map_err(|source| SetupError::Listen { addr, source })?;
-    let local = listener.local_addr().unwrap_or(addr);
-    let logs = crate::logs::Logs::new(loaded.log);
-    let admin = loaded.state.admin.to_string();
-    let max_connections = loaded.max_connections;
-    let server = Server::new(loaded.state, loaded.policies, loaded.tls, logs);
-    server.set_max_connections(max_connections);
-    let signal_task = handle_signals(server.clone(), opts.clone(), sessions);
-    print_banner(local, &admin, api_key.as_ref(), &hardening);
-
-    let signals = tokio::spawn(signal_task);
-    server.clone().serve(listener).await;
-    signals.abort();
-    server.logs().flush();
-    Ok(())
-}
-
-fn print_banner(
-    addr: SocketAddr,
-    admin: &str,
-    api_key: Option<&kes_crypto::ApiKey>,
-    hardening: &crate::process::Hardening,
-) {
-    let host = if addr.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
-    } else {
-        addr
-    };
-    let mlock = match (&hardening.locked, &hardening.lock_note) {
-        (true, _) => "enabled".to_owned(),
-        (false, Some(note)) => format!("disabled: {note}"),
-        (false, None) => "disabled".to_owned(),
-    };
-    let mut text = format!(
-        "Version     {}\nAPI         https://{host}\nAdmin       {admin}\nMLock       {mlock}\n",
-        crate::handlers_version()
-    );
-    if let Some(key) = api_key {
-        text.push_str(&format!(
-            "\nDevelopment server: keys live in memory and are lost when it stops.\n\
-             Admin API key: {}\n\n\
-             Use it with the kes CLI:\n  \
-             export KES_SERVER=https://{host}\n  \
-             export KES_API_KEY={}\n  \
-             kes key create -k my-key\n",
-            &*key.expose_secret(),
-            &*key.expose_secret(),
-        ));
-    }
-    text.push_str(&format!("\nListening on {addr}\n"));
-    eprint!("{text}");
-}
-
-#[cfg(unix)]
-/// Registers the signal handlers at once (so a signal that arrives right after startup is
-/// handled, not fatal) and returns the task that acts on them.
-fn handle_signals(
-    server: Arc<Server>,
-    opts: Options,
-    sessions: Arc<ServerSessionMemoryCache>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{SignalKind, signal};
-    let signals = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    );
-    async move {
-        let (Ok(mut hup), Ok(mut int), Ok(mut term)) = signals else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = hup.recv() => {
-                    let Some(path) = &opts.config else { continue };
-                    match load(path, &opts, server.started_at(), sessions.clone()).await {
-                        Ok(loaded) => {
-                            server.logs().set_levels(loaded.log);
-                            server.update_tls(loaded.tls);
-                            server.set_max_connections(loaded.max_connections);
-                            server.update_state(loaded.state, loaded.policies);
-                            eprintln!("kes: configuration reloaded from '{}'", path.display());
-                        }
-                        Err(err) => eprintln!("kes: failed to reload configuration: {err}"),
-                    }
-                }
-                _ = int.recv() => break,
-                _ = term.recv() => break,
-            }
-        }
-        server.shutdown();
-    }
-}
-
-#[cfg(not(unix))]
-fn handle_signals(
-    server: Arc<Server>,
-    _opts: Options,
-    _s: Arc<ServerSessionMemoryCache>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = tokio::signal::ctrl_c().await;
-        server.shutdown();
-    }
 }

@@ -13,16 +13,16 @@
 //! `--force` replacement are never separated; a second one stops at once.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kes_config::{Config, KeyStoreConfig};
-use kes_keystore::{Error as StoreError, KeyStore};
+use kes_keystore::{Error as StoreError, KeyStore, OpenMode};
 
 use crate::cli::MigrateArgs;
 use crate::fail::Failure;
 use crate::glob::Pattern;
+use crate::keystores::{self, KeyStoreConfig};
 use crate::term;
 
 /// How often progress is printed.
@@ -63,7 +63,8 @@ struct Job<'a> {
 struct Side {
     /// "source" or "target".
     role: &'static str,
-    config: Config,
+    /// The config file's keystore section.
+    keystore: KeyStoreConfig,
     /// The keystore, as errors name it.
     name: String,
 }
@@ -152,71 +153,18 @@ fn minkms_env() -> Option<&'static str> {
 
 /// Loads a config file.
 fn side(role: &'static str, path: &Path) -> Result<Side, Failure> {
-    let config = kes_config::load(path, &kes_config::ProcessEnv).map_err(|errors| {
+    let config = keystores::load(path).map_err(|errors| {
         let separator = if errors.len() > 1 { "\n" } else { " " };
         Failure::msg(format!(
             "cannot use the {role} config file:{separator}{errors}"
         ))
     })?;
-    let name = describe(&config.keystore);
-    Ok(Side { role, config, name })
-}
-
-/// The keystore of a config, as messages name it.
-fn describe(config: &KeyStoreConfig) -> String {
-    match config {
-        KeyStoreConfig::Fs { path } => {
-            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            format!("fs keystore '{}'", path.display())
-        }
-        KeyStoreConfig::Vault(vault) => {
-            let mut text = format!(
-                "vault keystore '{}' engine '{}'",
-                vault.endpoints.join(", "),
-                vault.engine
-            );
-            if let Some(namespace) = &vault.namespace {
-                text.push_str(&format!(" namespace '{namespace}'"));
-            }
-            if !vault.prefix.is_empty() {
-                text.push_str(&format!(" prefix '{}'", vault.prefix));
-            }
-            text
-        }
-        _ => "keystore".to_owned(),
-    }
-}
-
-/// Whether two configs name the same keystore: one `fs` directory (the same file system
-/// object, however it is reached: `..`, symbolic links, bind mounts), or one Vault engine,
-/// prefix and namespace reached through a common endpoint. Asked once both stores are open, so
-/// that both directories exist.
-fn same_keystore(a: &KeyStoreConfig, b: &KeyStoreConfig) -> bool {
-    match (a, b) {
-        (KeyStoreConfig::Fs { path: a }, KeyStoreConfig::Fs { path: b }) => {
-            use std::os::unix::fs::MetadataExt as _;
-            match (std::fs::metadata(a), std::fs::metadata(b)) {
-                (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-                // Cannot tell by the objects: by the names.
-                _ => {
-                    let resolve =
-                        |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
-                    resolve(a) == resolve(b)
-                }
-            }
-        }
-        (KeyStoreConfig::Vault(a), KeyStoreConfig::Vault(b)) => {
-            let endpoint = |e: &String| e.trim_end_matches('/').to_ascii_lowercase();
-            let path = |p: &str| p.trim_matches('/').to_owned();
-            path(&a.engine) == path(&b.engine)
-                && path(&a.prefix) == path(&b.prefix)
-                && a.namespace.as_deref().map(path) == b.namespace.as_deref().map(path)
-                && a.endpoints
-                    .iter()
-                    .any(|x| b.endpoints.iter().any(|y| endpoint(x) == endpoint(y)))
-        }
-        _ => false,
-    }
+    let name = config.keystore.describe();
+    Ok(Side {
+        role,
+        keystore: config.keystore,
+        name,
+    })
 }
 
 /// Counts of what happened so far; read by the progress ticker while the copy runs (both on
@@ -259,17 +207,17 @@ enum End {
 
 /// Opens both keystores, copies, closes them, and prints the outcome.
 async fn migrate(plan: &Plan) -> Result<(), Failure> {
-    check_source_exists(&plan.source)?;
-    let source = open(&plan.source).await?;
-    let target = match open(&plan.target).await {
+    let source = open(&plan.source, OpenMode::Existing).await?;
+    let target = match open(&plan.target, OpenMode::Serve).await {
         Ok(target) => target,
         Err(err) => {
             let _ = source.close().await;
             return Err(err);
         }
     };
-    // After opening, when an fs target directory exists too and the comparison is exact.
-    if same_keystore(&plan.source.config.keystore, &plan.target.config.keystore) {
+    // The stores say where they keep their values: one store under two names (an `fs`
+    // directory reached through a link, a Vault engine through two endpoints) is one store.
+    if source.locator().overlaps(&target.locator()) {
         let _ = source.close().await;
         let _ = target.close().await;
         return Err(Failure::with_hint(
@@ -344,46 +292,22 @@ async fn migrate(plan: &Plan) -> Result<(), Failure> {
     }
 }
 
-/// An `fs` source directory that does not exist would be created by opening it: refuse.
-fn check_source_exists(source: &Side) -> Result<(), Failure> {
-    let KeyStoreConfig::Fs { path } = &source.config.keystore else {
-        return Ok(());
-    };
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(Failure::msg(format!(
-            "cannot open the source keystore ({}): it is not a directory",
-            source.name
-        ))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Failure::with_hint(
-            format!(
-                "cannot open the source keystore ({}): the directory does not exist",
-                source.name
+/// Opens a side's keystore as `kes server` would; the source only if it exists.
+async fn open(side: &Side, mode: OpenMode) -> Result<Arc<dyn KeyStore>, Failure> {
+    side.keystore.open(mode).await.map_err(|err| {
+        let message = format!(
+            "cannot open the {} keystore ({}): {err}",
+            side.role, side.name
+        );
+        match mode {
+            OpenMode::Existing => Failure::with_hint(
+                message,
+                "check the keystore section of the --from config file; a relative fs path is \
+                 relative to the current directory",
             ),
-            "check keystore.fs.path in the --from config file; a relative path is relative \
-             to the current directory",
-        )),
-        Err(err) => Err(Failure::msg(format!(
-            "cannot open the source keystore ({}): {err}",
-            source.name
-        ))),
-    }
-}
-
-/// Opens a side's keystore as `kes server` would.
-async fn open(side: &Side) -> Result<Arc<dyn KeyStore>, Failure> {
-    kes_server::setup::open_keystore(&side.config.keystore)
-        .await
-        .map_err(|err| {
-            let reason = match err {
-                kes_server::SetupError::KeyStore(reason) => reason,
-                other => other.to_string(),
-            };
-            Failure::msg(format!(
-                "cannot open the {} keystore ({}): {reason}",
-                side.role, side.name
-            ))
-        })
+            OpenMode::Serve => Failure::msg(message),
+        }
+    })
 }
 
 /// Lists the source and copies every matching key, in name order.
@@ -654,32 +578,6 @@ impl Interrupts {
 mod tests {
     use super::*;
 
-    fn fs(path: &str) -> KeyStoreConfig {
-        KeyStoreConfig::Fs { path: path.into() }
-    }
-
-    #[test]
-    fn one_directory_is_one_keystore() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a");
-        std::fs::create_dir(&a).unwrap();
-        let dotted = dir.path().join("a/../a");
-        assert!(same_keystore(
-            &fs(a.to_str().unwrap()),
-            &fs(dotted.to_str().unwrap())
-        ));
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&a, &link).unwrap();
-        assert!(same_keystore(
-            &fs(a.to_str().unwrap()),
-            &fs(link.to_str().unwrap())
-        ));
-        assert!(!same_keystore(
-            &fs(a.to_str().unwrap()),
-            &fs(dir.path().join("b").to_str().unwrap())
-        ));
-    }
-
     #[test]
     fn summaries_count_what_happened() {
         let pattern = Pattern::parse("app-*").unwrap();
@@ -756,6 +654,9 @@ mod tests {
         }
         async fn close(&self) -> Result<(), StoreError> {
             Ok(())
+        }
+        fn locator(&self) -> kes_keystore::Locator {
+            self.inner.locator()
         }
     }
 
