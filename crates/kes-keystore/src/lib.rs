@@ -30,6 +30,7 @@ pub use mem::MemKeyStore;
 pub use open::{Locator, OpenMode, StoreConfig};
 
 mod open;
+pub mod retry;
 
 /// A store of named, opaque values: the stored key records.
 ///
