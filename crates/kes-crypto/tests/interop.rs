@@ -1,9 +1,7 @@
-//! Replays the vectors recorded from the original KES server (`shared/testdata/kes-interop`)
+//! Replays the vectors recorded from the original KES server (`testdata/kes-interop`)
 //! at library level: key records, ciphertexts, HMACs, describe metadata, certificate
 //! identities, API keys and the legacy-encrypted private key.
 //!
-//! The data lives outside the repository (`<repo>/../shared/testdata`). Without it the tests
-//! print why and pass, unless the environment variable `CI` is set, in which case they fail.
 
 #![allow(
     clippy::unwrap_used,
@@ -26,19 +24,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-fn interop_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/kes-interop");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "test data missing at {} (required when CI is set)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: test data not found at {}", dir.display());
-    None
+fn interop_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kes-interop");
+    assert!(dir.is_dir(), "test data missing at {}", dir.display());
+    dir
 }
 
 fn vectors(dir: &Path) -> Value {
@@ -85,7 +74,7 @@ fn certificate_der(path: &Path) -> Vec<u8> {
 
 #[test]
 fn every_keystore_file_parses() {
-    let Some(dir) = interop_dir() else { return };
+    let dir = interop_dir();
     let files = keystore(&dir);
     assert!(files.len() >= 4, "expected the four recorded keys");
     for (name, bytes) in &files {
@@ -99,7 +88,7 @@ fn every_keystore_file_parses() {
 
 #[test]
 fn crypto_cases_replay() {
-    let Some(dir) = interop_dir() else { return };
+    let dir = interop_dir();
     let v = vectors(&dir);
     let files = keystore(&dir);
     let records: BTreeMap<&str, KeyVersion> = files
@@ -221,7 +210,7 @@ fn crypto_cases_replay() {
 /// Records we encode for the imported keys equal the files the original wrote, byte for byte.
 #[test]
 fn encoded_records_match_the_originals() {
-    let Some(dir) = interop_dir() else { return };
+    let dir = interop_dir();
     let v = vectors(&dir);
     let files = keystore(&dir);
     let describe: BTreeMap<&str, &Value> = v["cases"]
@@ -276,7 +265,7 @@ fn encoded_records_match_the_originals() {
 
 #[test]
 fn certificate_and_api_key_identities() {
-    let Some(dir) = interop_dir() else { return };
+    let dir = interop_dir();
     let v = vectors(&dir);
     let identities = v["identities"].as_object().unwrap();
     assert_eq!(identities.len(), 3);
@@ -304,7 +293,7 @@ fn certificate_and_api_key_identities() {
 
 #[test]
 fn legacy_encrypted_private_key() {
-    let Some(dir) = interop_dir() else { return };
+    let dir = interop_dir();
     const IDENTITY: &str = "632fb89c4511295024717a016f6a792d214811f36e036c7e3cdb95d5dab35183";
     let key_text = fs::read_to_string(dir.join("certs/encrypted-server.key")).unwrap();
     assert!(legacy_pem::is_encrypted(&key_text));

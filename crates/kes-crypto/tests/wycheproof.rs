@@ -1,4 +1,4 @@
-//! Wycheproof vectors (`shared/testdata/wycheproof`) through the primitive layer the server
+//! Wycheproof vectors (`testdata/wycheproof`, Apache-2.0, see its LICENSE) through the primitive layer the server
 //! uses: `kes_crypto::aead` (AES-256-GCM, ChaCha20-Poly1305, HChaCha20) and HMAC-SHA256 (the
 //! `aead::HmacSha256` primitive behind `HmacKey` and the AES per-message key derivation, and
 //! `HmacKey` itself for 256-bit keys).
@@ -7,9 +7,6 @@
 //! (plus XChaCha20-Poly1305's 192-bit nonces, which exercise HChaCha20). Everything else is
 //! skipped and counted. Valid cases must seal to the recorded output and open to the recorded
 //! message; invalid cases must fail to open (for HMAC: must not verify).
-//!
-//! The data lives outside the repository (`<repo>/../shared/testdata`). Without it the tests
-//! print why and pass, unless the environment variable `CI` is set, in which case they fail.
 
 #![allow(
     clippy::unwrap_used,
@@ -75,19 +72,10 @@ struct MacCase {
     result: String,
 }
 
-fn data_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/wycheproof");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "test data missing at {} (required when CI is set)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: test data not found at {}", dir.display());
-    None
+fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wycheproof");
+    assert!(dir.is_dir(), "test data missing at {}", dir.display());
+    dir
 }
 
 fn load<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> File<T> {
@@ -163,7 +151,7 @@ fn run_aead_case(
 
 #[test]
 fn aes_256_gcm() {
-    let Some(dir) = data_dir() else { return };
+    let dir = data_dir();
     let file: File<AeadGroup> = load(&dir, "aes_gcm_test.json");
     assert_eq!(file.algorithm, "AES-GCM");
     let mut tally = Tally::default();
@@ -192,7 +180,7 @@ fn aes_256_gcm() {
 
 #[test]
 fn chacha20_poly1305() {
-    let Some(dir) = data_dir() else { return };
+    let dir = data_dir();
     let file: File<AeadGroup> = load(&dir, "chacha20_poly1305_test.json");
     assert_eq!(file.algorithm, "CHACHA20-POLY1305");
     let mut tally = Tally::default();
@@ -224,7 +212,7 @@ fn chacha20_poly1305() {
 /// type uses.
 #[test]
 fn xchacha20_poly1305_via_hchacha20() {
-    let Some(dir) = data_dir() else { return };
+    let dir = data_dir();
     let file: File<AeadGroup> = load(&dir, "xchacha20_poly1305_test.json");
     assert_eq!(file.algorithm, "XCHACHA20-POLY1305");
     let mut tally = Tally::default();
@@ -257,7 +245,7 @@ fn xchacha20_poly1305_via_hchacha20() {
 
 #[test]
 fn hmac_sha256() {
-    let Some(dir) = data_dir() else { return };
+    let dir = data_dir();
     let file: File<MacGroup> = load(&dir, "hmac_sha256_test.json");
     assert_eq!(file.algorithm, "HMACSHA256");
     let mut tally = Tally::default();

@@ -27,17 +27,11 @@ fn dir_entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// `<repo>/../shared/testdata`, or `None` (with a printed reason) when it is absent outside CI.
-fn shared_testdata() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("test data missing at {}", dir.display());
-    }
-    eprintln!("skipped: test data missing at {}", dir.display());
-    None
+/// The repository's `testdata`.
+fn shared_testdata() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    assert!(dir.is_dir(), "test data missing at {}", dir.display());
+    dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -105,9 +99,7 @@ async fn reads_a_directory_written_by_the_original() {
 
 #[tokio::test]
 async fn reads_the_recorded_keystore_of_the_original() {
-    let Some(testdata) = shared_testdata() else {
-        return;
-    };
+    let testdata = shared_testdata();
     let recorded = testdata.join("kes-interop/keystore");
     // Work on a copy: the store must not be able to touch the shared data.
     let dir = tempfile::tempdir().unwrap();

@@ -187,9 +187,7 @@ async fn server_certificate_needs_a_san() {
 
 #[tokio::test]
 async fn encrypted_private_key_with_password() {
-    let Some(data) = shared_testdata() else {
-        return;
-    };
+    let data = shared_testdata();
     let certs = data.join("kes-interop/certs");
     let dir = tempfile::tempdir().unwrap();
     let cfg = |password: &str| {

@@ -3,7 +3,7 @@
 //! * [`cli_snapshots`] runs every case in `tests/cmd/*.toml` (format below) and compares exit
 //!   code, stdout and stderr with what the file pins.
 //! * [`replay_cli_transcript`] replays the original CLI's recorded session
-//!   (`../shared/testdata/kes-cli/transcript.json`) and pins our output byte for byte, except
+//!   (`testdata/kes-cli/transcript.json`) and pins our output byte for byte, except
 //!   in the steps listed in [`deviation`], where the original is wrong or machine-specific.
 //! * The identity tests check that the CLI's identities are the ones the server computes.
 //!
@@ -544,9 +544,7 @@ fn ordered_api_keys() -> (kes_crypto::ApiKey, kes_crypto::ApiKey) {
 
 #[test]
 fn replay_cli_transcript() {
-    let Some(data) = shared_testdata() else {
-        return;
-    };
+    let data = shared_testdata();
     let transcript: Value =
         serde_json::from_slice(&std::fs::read(data.join("kes-cli/transcript.json")).unwrap())
             .unwrap();
@@ -666,9 +664,7 @@ fn replay_cli_transcript() {
 /// CLI makes from the key.
 #[test]
 fn api_key_identities_match_the_vectors_and_the_server() {
-    let Some(data) = shared_testdata() else {
-        return;
-    };
+    let data = shared_testdata();
     let vectors: Value =
         serde_json::from_slice(&std::fs::read(data.join("kes-interop/vectors.json")).unwrap())
             .unwrap();
@@ -847,9 +843,7 @@ fn encrypted_identity_certificates_work_with_the_server() {
 /// the CLI, and its identity is the one the original computed.
 #[test]
 fn the_originals_encrypted_identity_is_read() {
-    let Some(data) = shared_testdata() else {
-        return;
-    };
+    let data = shared_testdata();
     let certs = data.join("kes-interop/certs");
     let dir = tempfile::tempdir().unwrap();
     let out = run(

@@ -12,18 +12,12 @@ pub fn pki() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pki")
 }
 
-/// The shared test data next to the repository (`../shared/testdata`), or `None` (with a printed
-/// reason) when it is absent outside CI. In CI its absence fails the test.
-pub fn shared_testdata() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("shared test data missing at {}", dir.display());
-    }
-    eprintln!("skipped: shared test data not found at {}", dir.display());
-    None
+/// The repository's test data (`testdata`: the vectors recorded from the original, the CLI
+/// transcript, the test PKI).
+pub fn shared_testdata() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    assert!(dir.is_dir(), "test data missing at {}", dir.display());
+    dir
 }
 
 /// The identity of a PEM certificate file.
