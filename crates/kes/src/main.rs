@@ -13,6 +13,7 @@ mod connect;
 mod duration;
 mod fail;
 mod glob;
+mod help;
 mod password;
 mod term;
 mod usage;
