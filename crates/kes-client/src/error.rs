@@ -52,12 +52,12 @@ pub enum Error {
     },
     /// The TLS handshake failed or the server's certificate was rejected (untrusted,
     /// expired, wrong name), or the server rejected ours.
-    #[error("TLS connection to {endpoint} failed: {cause}")]
+    #[error("TLS connection to {endpoint} failed: {failure}")]
     Tls {
         /// The endpoint (`https://host:port`).
         endpoint: String,
-        /// The TLS library's description of the failure.
-        cause: String,
+        /// What failed.
+        failure: TlsFailure,
     },
     /// The request did not complete within the configured timeout.
     #[error("request to {endpoint} timed out")]
@@ -126,6 +126,115 @@ pub enum Error {
         /// Why.
         cause: String,
     },
+}
+
+/// Why a TLS connection failed, from the TLS library's error value (never from its text,
+/// except where the HTTP/2 stack passes on only the text: see [`Error::Tls`]'s sources).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The server's certificate is not signed by a CA the client trusts.
+    #[error("the server's certificate is signed by an unknown authority")]
+    UnknownIssuer,
+    /// The server's certificate does not name the host or IP address the client connected to.
+    #[error("the server's certificate is not valid for this address")]
+    NotValidForName,
+    /// The server's certificate has expired.
+    #[error("the server's certificate has expired")]
+    Expired,
+    /// The server's certificate was rejected for another reason: the TLS library's name
+    /// for it (`BadSignature`, `NotValidYet`, ...) or, where it has one, its description.
+    #[error("the server's certificate could not be verified ({0})")]
+    OtherCertificateError(String),
+    /// The server refused the client's certificate or its lack of one: it sent one of the
+    /// certificate alerts (`CertificateRequired`, `BadCertificate`, `UnsupportedCertificate`,
+    /// `CertificateRevoked`, `CertificateExpired`, `CertificateUnknown`, `UnknownCA`), named
+    /// here.
+    #[error("the server rejected the client certificate (received fatal alert: {alert})")]
+    ClientCertificateRejected {
+        /// The alert, as the TLS library names it (`CertificateRequired`).
+        alert: String,
+    },
+    /// The server ended the handshake with a `handshake_failure` alert: nothing acceptable
+    /// in common (cipher suites, signature schemes) or, with TLS 1.2, a client certificate
+    /// required and not given.
+    #[error("received fatal alert: HandshakeFailure")]
+    HandshakeFailure,
+    /// The server ended the handshake with a `protocol_version` alert: no TLS version in
+    /// common.
+    #[error("received fatal alert: ProtocolVersion")]
+    ProtocolVersion,
+    /// The server sent another fatal alert, named here (`InternalError`).
+    #[error("received fatal alert: {0}")]
+    Alert(String),
+    /// Any other failure (a peer that does not speak TLS, a corrupt message, ...): the TLS
+    /// library's description.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl TlsFailure {
+    /// Classifies a rustls error.
+    pub(crate) fn from_rustls(err: &rustls::Error) -> TlsFailure {
+        use rustls::CertificateError as Cert;
+        match err {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                Cert::UnknownIssuer => TlsFailure::UnknownIssuer,
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
+                    TlsFailure::NotValidForName
+                }
+                Cert::Expired | Cert::ExpiredContext { .. } => TlsFailure::Expired,
+                other => {
+                    // The description, without the fields (OIDs, byte strings) of the
+                    // variants that rustls prints with `Debug`.
+                    let text = other.to_string();
+                    let name = text.split(" {").next().unwrap_or(&text);
+                    TlsFailure::OtherCertificateError(name.to_owned())
+                }
+            },
+            rustls::Error::AlertReceived(alert) => TlsFailure::from_alert(*alert),
+            other => TlsFailure::Other(other.to_string()),
+        }
+    }
+
+    /// Classifies a fatal alert received from the server.
+    fn from_alert(alert: rustls::AlertDescription) -> TlsFailure {
+        use rustls::AlertDescription as A;
+        match alert {
+            A::CertificateRequired
+            | A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA => TlsFailure::ClientCertificateRejected {
+                alert: format!("{alert:?}"),
+            },
+            A::HandshakeFailure => TlsFailure::HandshakeFailure,
+            A::ProtocolVersion => TlsFailure::ProtocolVersion,
+            other => TlsFailure::Alert(format!("{other:?}")),
+        }
+    }
+
+    /// Classifies the text of a TLS error that reached us without its value: the HTTP/2
+    /// stack (the `h2` crate) keeps only the text of the I/O errors of an established
+    /// connection, so an alert the server sends after the handshake (TLS 1.3 servers refuse
+    /// a client certificate then) arrives as rustls's `received fatal alert: <name>`. The
+    /// name is looked up among rustls's own alert names; any other text is
+    /// [`TlsFailure::Other`].
+    fn from_relayed_text(text: &str) -> TlsFailure {
+        let alert = text
+            .strip_prefix("received fatal alert: ")
+            .and_then(|name| {
+                (0..=u8::MAX)
+                    .map(rustls::AlertDescription::from)
+                    .find(|alert| format!("{alert:?}") == name)
+            });
+        match alert {
+            Some(alert) => TlsFailure::from_alert(alert),
+            None => TlsFailure::Other(text.to_owned()),
+        }
+    }
 }
 
 fn api_text(status: u16, message: &str) -> String {
@@ -218,16 +327,15 @@ pub(crate) fn error_from_reqwest(err: &reqwest::Error, endpoint: &str) -> Error 
     if let Some(tls) = find_rustls_error(err) {
         return Error::Tls {
             endpoint,
-            cause: tls.to_string(),
+            failure: TlsFailure::from_rustls(tls),
         };
     }
-    // The TLS stream reports some failures (alerts received after the handshake, such as
-    // `CertificateRequired` when the server rejects our certificate) as `InvalidData` I/O
-    // errors carrying only the rustls error's text.
+    // The TLS stream reports its failures as `InvalidData` I/O errors wrapping the rustls
+    // error; over HTTP/2 only their text is left (see `TlsFailure::from_relayed_text`).
     if has_io_kind(err, std::io::ErrorKind::InvalidData) {
         return Error::Tls {
             endpoint,
-            cause: root_cause(err),
+            failure: TlsFailure::from_relayed_text(&root_cause(err)),
         };
     }
     if err.is_connect() {
@@ -432,9 +540,105 @@ mod tests {
         assert_eq!(e.status(), None);
         assert!(e.is_network() && e.is_retryable());
         let tls = Error::Tls {
-            endpoint: "x".into(),
-            cause: "y".into(),
+            endpoint: "https://x:1".into(),
+            failure: TlsFailure::UnknownIssuer,
         };
         assert!(tls.is_network() && !tls.is_retryable());
+        assert_eq!(
+            tls.to_string(),
+            "TLS connection to https://x:1 failed: the server's certificate is signed by an \
+             unknown authority"
+        );
+    }
+
+    #[test]
+    fn certificate_errors_are_classified_by_value() {
+        use rustls::CertificateError as Cert;
+        use rustls_pki_types::{ServerName, UnixTime};
+        let cases = [
+            (Cert::UnknownIssuer, TlsFailure::UnknownIssuer),
+            (Cert::NotValidForName, TlsFailure::NotValidForName),
+            (
+                Cert::NotValidForNameContext {
+                    expected: ServerName::try_from("kes.local").unwrap(),
+                    presented: vec!["other.local".into()],
+                },
+                TlsFailure::NotValidForName,
+            ),
+            (Cert::Expired, TlsFailure::Expired),
+            (
+                Cert::ExpiredContext {
+                    time: UnixTime::since_unix_epoch(std::time::Duration::from_secs(200)),
+                    not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(100)),
+                },
+                TlsFailure::Expired,
+            ),
+            (
+                Cert::BadSignature,
+                TlsFailure::OtherCertificateError("BadSignature".into()),
+            ),
+            (
+                Cert::NotValidYet,
+                TlsFailure::OtherCertificateError("NotValidYet".into()),
+            ),
+            // A revocation list that expired is not an expired certificate.
+            (
+                Cert::ExpiredRevocationList,
+                TlsFailure::OtherCertificateError("ExpiredRevocationList".into()),
+            ),
+            // Fields printed with `Debug` are left out.
+            (
+                Cert::UnsupportedSignatureAlgorithmContext {
+                    signature_algorithm_id: vec![1, 2, 3],
+                    supported_algorithms: Vec::new(),
+                },
+                TlsFailure::OtherCertificateError("UnsupportedSignatureAlgorithmContext".into()),
+            ),
+        ];
+        for (cert, want) in cases {
+            let err = rustls::Error::InvalidCertificate(cert);
+            assert_eq!(TlsFailure::from_rustls(&err), want, "{err}");
+        }
+        assert_eq!(
+            TlsFailure::from_rustls(&rustls::Error::DecryptError),
+            TlsFailure::Other("cannot decrypt peer's message".into())
+        );
+    }
+
+    #[test]
+    fn alerts_are_classified_by_value_and_by_their_relayed_text() {
+        use rustls::AlertDescription as A;
+        let rejected = |alert: &str| TlsFailure::ClientCertificateRejected {
+            alert: alert.into(),
+        };
+        let cases = [
+            (A::CertificateRequired, rejected("CertificateRequired")),
+            (A::BadCertificate, rejected("BadCertificate")),
+            (
+                A::UnsupportedCertificate,
+                rejected("UnsupportedCertificate"),
+            ),
+            (A::CertificateRevoked, rejected("CertificateRevoked")),
+            (A::CertificateExpired, rejected("CertificateExpired")),
+            (A::CertificateUnknown, rejected("CertificateUnknown")),
+            (A::UnknownCA, rejected("UnknownCA")),
+            (A::HandshakeFailure, TlsFailure::HandshakeFailure),
+            (A::ProtocolVersion, TlsFailure::ProtocolVersion),
+            (A::InternalError, TlsFailure::Alert("InternalError".into())),
+        ];
+        for (alert, want) in cases {
+            let err = rustls::Error::AlertReceived(alert);
+            assert_eq!(TlsFailure::from_rustls(&err), want, "{err}");
+            // What HTTP/2 passes on is rustls's text of the same error.
+            assert_eq!(TlsFailure::from_relayed_text(&err.to_string()), want);
+        }
+        assert_eq!(
+            TlsFailure::from_relayed_text("received fatal alert: Nonsense"),
+            TlsFailure::Other("received fatal alert: Nonsense".into())
+        );
+        assert_eq!(
+            TlsFailure::from_relayed_text("stream closed"),
+            TlsFailure::Other("stream closed".into())
+        );
     }
 }

@@ -55,7 +55,7 @@ mod stream;
 mod tls;
 
 pub use client::{Client, ClientBuilder};
-pub use error::Error;
+pub use error::{Error, TlsFailure};
 pub use retry::RetryPolicy;
 pub use stream::EventStream;
 

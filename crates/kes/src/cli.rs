@@ -1,9 +1,9 @@
-//! Command-line definitions (clap). Only the grammar and the help texts live here; `cmd` runs
-//! the commands and `main` turns parse errors into the messages and exit codes of spec §10.
-//!
-//! The help texts are written by hand, in the layout of the original `kes` (`Usage:`,
-//! `Commands:`, `Options:`, `Examples:`), and clap prints them through `override_help`.
-//! Completions (`kes completion`) are generated from the same definitions.
+//! Command-line definitions (clap): the grammar, each command's one-line description (its
+//! line in the parent's `Commands:` list) and each option's help (its line in `Options:`).
+//! `help` renders every help text from these definitions plus a table of free text (usage
+//! lines, paragraphs, examples), so an option cannot be accepted without being documented;
+//! `cmd` runs the commands and `usage` turns parse errors into the messages and exit codes of
+//! spec §10. Completions (`kes completion`) are generated from the same definitions.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "kes",
     disable_version_flag = true,
-    disable_help_subcommand = true,
-    override_help = help::KES
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// Print version information.
@@ -31,34 +30,25 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a KES server.
-    #[command(override_help = help::SERVER)]
     Server(ServerArgs),
     /// List keys, policies and identities.
-    #[command(override_help = help::LS)]
     Ls(LsArgs),
     /// Manage cryptographic keys.
-    #[command(override_help = help::KEY)]
     Key(KeyArgs),
     /// Manage KES policies.
-    #[command(override_help = help::POLICY)]
     Policy(PolicyArgs),
     /// Manage KES identities.
-    #[command(override_help = help::IDENTITY, args_conflicts_with_subcommands = true)]
+    #[command(args_conflicts_with_subcommands = true)]
     Identity(IdentityArgs),
-    /// Print audit or error log events as they happen.
-    #[command(override_help = help::LOG)]
+    /// Print error and audit log events.
     Log(LogArgs),
-    /// Print the server status.
-    #[command(override_help = help::STATUS)]
+    /// Print server status.
     Status(StatusArgs),
     /// Print server metrics.
-    #[command(override_help = help::METRIC)]
     Metric(MetricArgs),
     /// Copy keys from one keystore to another.
-    #[command(override_help = help::MIGRATE)]
     Migrate(MigrateArgs),
     /// Print shell completions.
-    #[command(override_help = help::COMPLETION)]
     Completion(CompletionArgs),
 }
 
@@ -86,10 +76,10 @@ pub enum ColorWhen {
 /// Flags every command that talks to a server has.
 #[derive(Debug, Clone, Args)]
 pub struct ConnArgs {
-    /// Skip the verification of the server's certificate (insecure).
+    /// Skip server certificate verification.
     #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
-    /// When to colour the output.
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), never or always.
     #[arg(long, value_enum, value_name = "auto|never|always", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
     /// Accepted and ignored, as by the original (enclaves no longer exist).
@@ -100,18 +90,19 @@ pub struct ConnArgs {
 /// `kes server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// The address to listen on, `[ip]:port` (default from the config file, else 0.0.0.0:7373;
-    /// with --dev 127.0.0.1:7373).
+    /// The network interface and port to listen on. Default: the config file's address, else
+    /// 0.0.0.0:7373 (with --dev 127.0.0.1:7373).
     #[arg(long, value_name = "IP:PORT", value_parser = parse_addr)]
     pub addr: Option<SocketAddr>,
     /// Path to the server configuration file.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Start a development server with an in-memory keystore and a fresh admin API key.
+    /// Start a development server: in-memory keystore, a fresh admin API key and a
+    /// self-signed certificate. Keys are lost when it stops.
     #[arg(long)]
     pub dev: bool,
-    /// Verify client certificates against tls.ca (on) or only require them (off); overrides
-    /// `tls.auth` in the config file.
+    /// Verify client certificates against tls.ca (on), or only require one (off). Overrides
+    /// tls.auth of the config file.
     #[arg(long, value_enum, value_name = "on|off")]
     pub auth: Option<OnOff>,
     /// Deprecated and ignored: set `tls.key` in the config file.
@@ -136,23 +127,23 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 /// `kes ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    #[command(flatten)]
-    pub conn: ConnArgs,
-    /// The server (default from MINIO_KES_SERVER, KES_SERVER, MINIO_KMS_KES_ENDPOINT).
+    /// The KES server. Default: $MINIO_KES_SERVER, $KES_SERVER or $MINIO_KMS_KES_ENDPOINT.
     #[arg(short = 's', long = "server", value_name = "HOST[:PORT]")]
     pub server: Option<String>,
-    /// The API key (default from MINIO_KES_API_KEY, KES_API_KEY, MINIO_KMS_KES_API_KEY).
+    /// The API key. Default: $MINIO_KES_API_KEY, $KES_API_KEY or $MINIO_KMS_KES_API_KEY.
     #[arg(short = 'a', long = "api-key", value_name = "KEY")]
     pub api_key: Option<String>,
-    /// Print a JSON array.
-    #[arg(long)]
-    pub json: bool,
     /// List identities.
     #[arg(short = 'i', long = "identity")]
     pub identity: bool,
     /// List policies.
     #[arg(short = 'p', long = "policy")]
     pub policy: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
     /// Only names starting with this prefix.
     #[arg(value_name = "PREFIX")]
     pub prefix: Option<String>,
@@ -170,7 +161,6 @@ pub struct KeyArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create a new crypto key.
-    #[command(override_help = help::KEY_CREATE)]
     Create {
         #[command(flatten)]
         conn: ConnArgs,
@@ -179,12 +169,11 @@ pub enum KeyCommand {
         names: Vec<String>,
     },
     /// Import a crypto key.
-    #[command(override_help = help::KEY_IMPORT)]
     Import {
-        /// Skip the verification of the server's certificate (insecure).
+        /// Skip server certificate verification.
         #[arg(short = 'k', long = "insecure")]
         insecure: bool,
-        /// When to colour the output.
+        /// Colour the output: auto (on a terminal, unless NO_COLOR is set), never or always.
         #[arg(long, value_enum, value_name = "auto|never|always", default_value_t = ColorWhen::Auto)]
         color: ColorWhen,
         /// The key's name.
@@ -195,7 +184,6 @@ pub enum KeyCommand {
         key: Option<String>,
     },
     /// Get information about a crypto key.
-    #[command(override_help = help::KEY_INFO)]
     Info {
         #[command(flatten)]
         conn: ConnArgs,
@@ -207,7 +195,6 @@ pub enum KeyCommand {
         name: Option<String>,
     },
     /// List crypto keys.
-    #[command(override_help = help::KEY_LS)]
     Ls {
         #[command(flatten)]
         conn: ConnArgs,
@@ -219,7 +206,6 @@ pub enum KeyCommand {
         pattern: Option<String>,
     },
     /// Delete a crypto key.
-    #[command(override_help = help::KEY_RM)]
     Rm {
         #[command(flatten)]
         conn: ConnArgs,
@@ -228,7 +214,6 @@ pub enum KeyCommand {
         names: Vec<String>,
     },
     /// Encrypt a message.
-    #[command(override_help = help::KEY_ENCRYPT)]
     Encrypt {
         #[command(flatten)]
         conn: ConnArgs,
@@ -240,7 +225,6 @@ pub enum KeyCommand {
         message: Option<String>,
     },
     /// Decrypt an encrypted message.
-    #[command(override_help = help::KEY_DECRYPT)]
     Decrypt {
         #[command(flatten)]
         conn: ConnArgs,
@@ -255,7 +239,6 @@ pub enum KeyCommand {
         context: Option<String>,
     },
     /// Generate a new data encryption key.
-    #[command(override_help = help::KEY_DEK)]
     Dek {
         #[command(flatten)]
         conn: ConnArgs,
@@ -280,7 +263,6 @@ pub struct PolicyArgs {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Create or replace a policy.
-    #[command(override_help = help::POLICY_ADD)]
     Add {
         #[command(flatten)]
         conn: ConnArgs,
@@ -292,7 +274,6 @@ pub enum PolicyCommand {
         file: Option<String>,
     },
     /// Delete a policy.
-    #[command(override_help = help::POLICY_RM)]
     Rm {
         #[command(flatten)]
         conn: ConnArgs,
@@ -301,7 +282,6 @@ pub enum PolicyCommand {
         names: Vec<String>,
     },
     /// Assign a policy to identities.
-    #[command(override_help = help::POLICY_ASSIGN)]
     Assign {
         #[command(flatten)]
         conn: ConnArgs,
@@ -313,7 +293,6 @@ pub enum PolicyCommand {
         identities: Vec<String>,
     },
     /// Get information about a policy.
-    #[command(override_help = help::POLICY_INFO)]
     Info {
         #[command(flatten)]
         conn: ConnArgs,
@@ -325,7 +304,6 @@ pub enum PolicyCommand {
         name: Option<String>,
     },
     /// List policies.
-    #[command(override_help = help::POLICY_LS)]
     Ls {
         #[command(flatten)]
         conn: ConnArgs,
@@ -337,7 +315,6 @@ pub enum PolicyCommand {
         pattern: Option<String>,
     },
     /// Show a policy's rules.
-    #[command(override_help = help::POLICY_SHOW)]
     Show {
         #[command(flatten)]
         conn: ConnArgs,
@@ -365,18 +342,15 @@ pub struct IdentityArgs {
 /// `kes identity <command>`.
 #[derive(Debug, Subcommand)]
 pub enum IdentityCommand {
-    /// Create a new identity: an API key, and optionally a certificate and private key.
-    #[command(override_help = help::IDENTITY_NEW)]
+    /// Create a new KES identity.
     New(IdentityNewArgs),
-    /// Compute the identity of an API key or a certificate.
-    #[command(override_help = help::IDENTITY_OF)]
+    /// Compute a KES identity.
     Of {
         /// An API key (`kes:v1:…`) or a certificate file.
         #[arg(value_name = "API-KEY|FILE")]
         arg: Option<String>,
     },
-    /// Get information about an identity.
-    #[command(override_help = help::IDENTITY_INFO)]
+    /// Get information about a KES identity.
     Info {
         #[command(flatten)]
         conn: ConnArgs,
@@ -387,8 +361,7 @@ pub enum IdentityCommand {
         #[arg(value_name = "IDENTITY")]
         identity: Option<String>,
     },
-    /// List identities.
-    #[command(override_help = help::IDENTITY_LS)]
+    /// List KES identities.
     Ls {
         #[command(flatten)]
         conn: ConnArgs,
@@ -400,7 +373,6 @@ pub enum IdentityCommand {
         prefix: Option<String>,
     },
     /// Assign a policy to an identity.
-    #[command(override_help = help::IDENTITY_ASSIGN)]
     Assign {
         #[command(flatten)]
         conn: ConnArgs,
@@ -412,7 +384,6 @@ pub enum IdentityCommand {
         policy: Option<String>,
     },
     /// Remove an identity's policy assignment.
-    #[command(override_help = help::IDENTITY_FORGET)]
     Forget {
         #[command(flatten)]
         conn: ConnArgs,
@@ -421,7 +392,6 @@ pub enum IdentityCommand {
         identity: Option<String>,
     },
     /// Delete an identity.
-    #[command(override_help = help::IDENTITY_RM)]
     Rm {
         #[command(flatten)]
         conn: ConnArgs,
@@ -440,16 +410,16 @@ pub struct IdentityNewArgs {
     /// Write the certificate to this file.
     #[arg(long, value_name = "PATH")]
     pub cert: Option<PathBuf>,
-    /// IP addresses for the certificate (repeat or separate with commas).
+    /// Add an IP address to the certificate; repeat or separate with commas.
     #[arg(long, value_name = "IP", value_delimiter = ',')]
     pub ip: Vec<String>,
-    /// DNS names for the certificate (repeat or separate with commas).
+    /// Add a DNS name to the certificate; repeat or separate with commas.
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     pub dns: Vec<String>,
-    /// How long the certificate is valid, e.g. 720h (default 720h).
+    /// How long the certificate is valid. Default: 720h.
     #[arg(long, value_name = "DURATION")]
     pub expiry: Option<String>,
-    /// Encrypt the private key with a password.
+    /// Encrypt the private key with a password (asked twice).
     #[arg(long)]
     pub encrypt: bool,
     /// Overwrite existing files.
@@ -471,7 +441,7 @@ pub struct LogArgs {
     /// Print error log events.
     #[arg(long)]
     pub error: bool,
-    /// Print the events as the server sends them, one JSON object per line.
+    /// Print the events as JSON lines, as the server sends them.
     #[arg(long)]
     pub json: bool,
 }
@@ -497,37 +467,47 @@ pub struct StatusArgs {
 pub struct MetricArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// How often to fetch the metrics, e.g. 5s.
+    /// How often to fetch the metrics.
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub rate: String,
 }
 
+/// The help heading of flags that are recognised only to be refused: the help lists them in
+/// one sentence after the options (`kes migrate`'s MinKMS flags).
+pub const UNSUPPORTED: &str = "Not supported";
+
 /// `kes migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// Config file of the server whose keystore to copy from.
+    /// Config file whose keystore to copy from.
     #[arg(long, value_name = "PATH")]
     pub from: Option<PathBuf>,
-    /// Config file of the server whose keystore to copy to.
+    /// Config file whose keystore to copy to.
     #[arg(long, value_name = "PATH")]
     pub to: Option<PathBuf>,
-    /// Replace keys that exist in the target.
-    #[arg(short = 'f', long)]
-    pub force: bool,
-    /// Skip keys that exist in the target.
+    /// Skip keys that already exist in the target.
     #[arg(long)]
     pub merge: bool,
+    /// Replace keys that already exist in the target.
+    #[arg(short = 'f', long)]
+    pub force: bool,
     /// MinKMS server (not supported; default from MINIO_KMS_SERVER).
-    #[arg(short = 's', long = "server", value_name = "HOST[:PORT]")]
+    #[arg(short = 's', long = "server", value_name = "HOST[:PORT]", help_heading = UNSUPPORTED)]
     pub server: Option<String>,
     /// MinKMS enclave (not supported; default from MINIO_KMS_ENCLAVE).
-    #[arg(short = 'e', long = "enclave", value_name = "NAME")]
+    #[arg(short = 'e', long = "enclave", value_name = "NAME", help_heading = UNSUPPORTED)]
     pub enclave: Option<String>,
     /// MinKMS API key (not supported; default from MINIO_KMS_API_KEY).
-    #[arg(short = 'a', long = "api-key", value_name = "KEY", value_parser = refuse_value)]
+    #[arg(
+        short = 'a',
+        long = "api-key",
+        value_name = "KEY",
+        value_parser = refuse_value,
+        help_heading = UNSUPPORTED
+    )]
     pub api_key: Option<Refused>,
     /// Skip the verification of the MinKMS server's certificate (not supported).
-    #[arg(short = 'k', long = "insecure")]
+    #[arg(short = 'k', long = "insecure", help_heading = UNSUPPORTED)]
     pub insecure: bool,
     /// Names of the keys to copy: a pattern with `*`, `?`, `[...]` and `\` escapes (default `*`).
     #[arg(value_name = "PATTERN")]
@@ -549,578 +529,4 @@ pub struct CompletionArgs {
     /// The shell.
     #[arg(value_enum, value_name = "SHELL")]
     pub shell: Option<clap_complete::Shell>,
-}
-
-/// Help texts, in the original's layout.
-pub mod help {
-    /// `kes`.
-    pub const KES: &str = "\
-Usage:
-    kes [options] <command>
-
-Commands:
-    server                   Start a KES server.
-
-    ls                       List keys, policies and identities.
-    key                      Manage cryptographic keys.
-    policy                   Manage KES policies.
-    identity                 Manage KES identities.
-
-    log                      Print error and audit log events.
-    status                   Print server status.
-    metric                   Print server metrics.
-
-    migrate                  Copy keys from one keystore to another.
-    completion               Print shell completions.
-
-Options:
-    -v, --version            Print version information.
-    -h, --help               Print command line options.
-
-Environment:
-    KES_SERVER               Server addresses, comma-separated (default 127.0.0.1:7373).
-    KES_API_KEY              API key to authenticate with.
-    KES_CLIENT_CERT          Client certificate file (instead of an API key).
-    KES_CLIENT_KEY           Private key file of the client certificate.
-    KES_CAPATH               CA certificate file to verify the server's certificate with.
-";
-
-    /// `kes server`.
-    pub const SERVER: &str = "\
-Usage:
-    kes server [options]
-
-Options:
-    --addr <[ip]:port>       The network interface and port to listen on.
-                             Default: the config file's address, else 0.0.0.0:7373.
-    --config <path>          Path to the server configuration file.
-    --dev                    Start a development server: in-memory keystore, a fresh
-                             admin API key and a self-signed certificate. Keys are lost
-                             when it stops.
-    --auth <on|off>          Verify client certificates against tls.ca (on), or only
-                             require one (off). Overrides tls.auth of the config file.
-
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes server --dev
-    $ kes server --config config.yml --addr :7000
-";
-
-    /// `kes ls`.
-    pub const LS: &str = "\
-Usage:
-    kes ls [options] [<prefix>]
-
-Options:
-    -s, --server <HOST[:PORT]>  The KES server. Default: $KES_SERVER.
-    -a, --api-key <KEY>      The API key. Default: $KES_API_KEY.
-    -i, --identity           List identities.
-    -p, --policy             List policies.
-    -k, --insecure           Skip server certificate verification.
-        --json               Print a JSON array.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes ls
-    $ kes ls -p
-    $ kes ls my-app-
-";
-
-    /// `kes key`.
-    pub const KEY: &str = "\
-Usage:
-    kes key <command>
-
-Commands:
-    create                   Create a new crypto key.
-    import                   Import a crypto key.
-    info                     Get information about a crypto key. 
-    ls                       List crypto keys.
-    rm                       Delete a crypto key.
-
-    encrypt                  Encrypt a message.
-    decrypt                  Decrypt an encrypted message.
-    dek                      Generate a new data encryption key.
-
-Options:
-    -h, --help               Print command line options.
-";
-
-    /// `kes key create`.
-    pub const KEY_CREATE: &str = "\
-Usage:
-    kes key create [options] <name>...
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key create my-key
-    $ kes key create my-key-1 my-key-2
-";
-
-    /// `kes key import`.
-    pub const KEY_IMPORT: &str = "\
-Usage:
-    kes key import [options] <name> <key>
-
-The key is 32 bytes, base64-encoded. It is imported as an AES-256 key.
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key import my-key \"$(head -c 32 /dev/urandom | base64)\"
-";
-
-    /// `kes key info`.
-    pub const KEY_INFO: &str = "\
-Usage:
-    kes key info [options] <name>
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-        --json               Print JSON.
-        --color <when>       Colour the output: auto, never or always.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key info my-key
-";
-
-    /// `kes key ls`.
-    pub const KEY_LS: &str = "\
-Usage:
-    kes key ls [options] [<pattern>]
-
-The pattern is a name prefix, optionally followed by '*'. Default: '*' (all keys).
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-        --json               Print a JSON array.
-        --color <when>       Colour the output: auto, never or always.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key ls
-    $ kes key ls 'my-app-*'
-";
-
-    /// `kes key rm`.
-    pub const KEY_RM: &str = "\
-Usage:
-    kes key rm [options] <name>...
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key rm my-key
-";
-
-    /// `kes key encrypt`.
-    pub const KEY_ENCRYPT: &str = "\
-Usage:
-    kes key encrypt [options] <name> <message>
-
-Prints the ciphertext, base64-encoded; as JSON when the output is not a terminal.
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key encrypt my-key 'Hello world'
-";
-
-    /// `kes key decrypt`.
-    pub const KEY_DECRYPT: &str = "\
-Usage:
-    kes key decrypt [options] <name> <ciphertext> [<context>]
-
-The ciphertext and context are base64-encoded. Prints the plaintext, base64-encoded;
-as JSON when the output is not a terminal.
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key decrypt my-key \"$CIPHERTEXT\"
-";
-
-    /// `kes key dek`.
-    pub const KEY_DEK: &str = "\
-Usage:
-    kes key dek [options] <name> [<context>]
-
-Generates a data encryption key and prints it in plaintext and encrypted with the named
-key, base64-encoded; as JSON when the output is not a terminal. The context is
-base64-encoded and is needed again to decrypt.
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes key dek my-key
-";
-
-    /// `kes policy`.
-    pub const POLICY: &str = "\
-Usage:
-    kes policy <command>
-
-Commands:
-    add                      Create or replace a policy.
-    rm                       Delete a policy.
-    assign                   Assign a policy to identities.
-
-    info                     Get information about a policy.
-    ls                       List policies.
-    show                     Show a policy's rules.
-
-Options:
-    -h, --help               Print command line options.
-";
-
-    /// `kes policy add`.
-    pub const POLICY_ADD: &str = "\
-Usage:
-    kes policy add [options] <name> <file|->
-
-Reads the policy as JSON from the file, or from standard input for '-':
-    {\"allow\": [\"/v1/key/generate/my-app-*\"], \"deny\": [\"/v1/key/delete/*\"]}
-The output of 'kes policy show --json' is accepted too. Policies added at runtime last
-until the server restarts or reloads its configuration.
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes policy add my-app policy.json
-    $ kes policy show my-app --json | kes policy add my-app-copy -
-";
-
-    /// `kes policy rm`.
-    pub const POLICY_RM: &str = "\
-Usage:
-    kes policy rm [options] <name>...
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes policy rm my-app
-";
-
-    /// `kes policy assign`.
-    pub const POLICY_ASSIGN: &str = "\
-Usage:
-    kes policy assign [options] <policy> <identity>...
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes policy assign my-app \"$(kes identity of client.crt)\"
-";
-
-    /// `kes policy info`.
-    pub const POLICY_INFO: &str = "\
-Usage:
-    kes policy info [options] <name>
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-        --json               Print JSON.
-        --color <when>       Colour the output: auto, never or always.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes policy info my-app
-";
-
-    /// `kes policy ls`.
-    pub const POLICY_LS: &str = "\
-Usage:
-    kes policy ls [options] [<pattern>]
-
-The pattern is a name prefix, optionally followed by '*'. Default: '*' (all policies).
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-        --json               Print a JSON array.
-        --color <when>       Colour the output: auto, never or always.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes policy ls
-";
-
-    /// `kes policy show`.
-    pub const POLICY_SHOW: &str = "\
-Usage:
-    kes policy show [options] <name>
-
-Prints the policy's allow and deny rules; as JSON with --json or when the output is not
-a terminal.
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-        --json               Print JSON.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes policy show my-app
-";
-
-    /// `kes identity`.
-    pub const IDENTITY: &str = "\
-Usage:
-    kes identity <command>
-    kes identity [<api-key|file>]
-
-Without a command, prints a new API key, or the identity of an API key or certificate
-file, or the API key of an Ed25519 private key file.
-
-Commands:
-    new                      Create a new KES identity.
-    of                       Compute a KES identity.
-    info                     Get information about a KES identity.
-    ls                       List KES identities.
-
-    assign                   Assign a policy to an identity.
-    forget                   Remove an identity's policy assignment.
-    rm                       Delete an identity.
-
-Options:
-    -h, --help               Print command line options.
-";
-
-    /// `kes identity new`.
-    pub const IDENTITY_NEW: &str = "\
-Usage:
-    kes identity new [options] [<subject>]
-
-Creates an API key and prints it with its identity. With --key and --cert it also
-writes a certificate and private key for the same identity, which TLS clients and
-servers can use. The subject is the certificate's common name (default: the identity).
-
-Options:
-    --key <path>             Write the private key to this file.
-    --cert <path>            Write the certificate to this file.
-    --ip <ip>                Add an IP address to the certificate; repeat or
-                             separate with commas.
-    --dns <name>             Add a DNS name to the certificate; repeat or
-                             separate with commas.
-    --expiry <duration>      How long the certificate is valid. Default: 720h.
-    --encrypt                Encrypt the private key with a password (asked twice).
-    -f, --force              Overwrite existing files.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes identity new
-    $ kes identity new --key client.key --cert client.crt my-app
-    $ kes identity new --key server.key --cert server.crt --ip 10.1.2.3 --dns kes.local kes
-";
-
-    /// `kes identity of`.
-    pub const IDENTITY_OF: &str = "\
-Usage:
-    kes identity of <api-key|file>
-
-Prints the identity of an API key (kes:v1:...) or of the certificate in a PEM file.
-
-Options:
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes identity of client.crt
-    $ kes identity of \"$KES_API_KEY\"
-";
-
-    /// `kes identity info`.
-    pub const IDENTITY_INFO: &str = "\
-Usage:
-    kes identity info [options] [<identity>]
-
-Without an identity, describes your own: its role and, for non-admins, its policy.
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-        --json               Print JSON.
-        --color <when>       Colour the output: auto, never or always.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes identity info
-";
-
-    /// `kes identity ls`.
-    pub const IDENTITY_LS: &str = "\
-Usage:
-    kes identity ls [options] [<prefix>]
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-        --json               Print a JSON array.
-        --color <when>       Colour the output: auto, never or always.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes identity ls
-";
-
-    /// `kes identity assign`.
-    pub const IDENTITY_ASSIGN: &str = "\
-Usage:
-    kes identity assign [options] <identity> <policy>
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes identity assign \"$(kes identity of client.crt)\" my-app
-";
-
-    /// `kes identity forget`.
-    pub const IDENTITY_FORGET: &str = "\
-Usage:
-    kes identity forget [options] <identity>
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes identity forget \"$(kes identity of client.crt)\"
-";
-
-    /// `kes identity rm`.
-    pub const IDENTITY_RM: &str = "\
-Usage:
-    kes identity rm [options] <identity>
-
-Options:
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes identity rm \"$(kes identity of client.crt)\"
-";
-
-    /// `kes log`.
-    pub const LOG: &str = "\
-Usage:
-    kes log [options]
-
-Follows the server's audit log (default) or error log until interrupted (Ctrl-C).
-
-Options:
-    --audit                  Print audit log events.
-    --error                  Print error log events.
-    --json                   Print the events as JSON lines, as the server sends them.
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes log
-    $ kes log --error
-";
-
-    /// `kes status`.
-    pub const STATUS: &str = "\
-Usage:
-    kes status [options]
-
-Options:
-    -s, --short              Print only whether the server is reachable.
-        --api                List the server's APIs.
-        --json               Print JSON.
-    -k, --insecure           Skip server certificate verification.
-        --color <when>       Colour the output: auto, never or always.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes status
-    $ kes status --api
-";
-
-    /// `kes metric`.
-    pub const METRIC: &str = "\
-Usage:
-    kes metric [options]
-
-Shows the server's metrics, refreshed at the given rate, until interrupted (Ctrl-C).
-When the output is not a terminal, prints one JSON object per interval.
-
-Options:
-    --rate <duration>        How often to fetch the metrics. Default: 5s.
-    -k, --insecure           Skip server certificate verification.
-    -h, --help               Print command line options.
-
-Examples:
-    $ kes metric --rate 1s
-";
-
-    /// `kes migrate`.
-    pub const MIGRATE: &str = "\
-Usage:
-    kes migrate [options] --from <path> --to <path> [<pattern>]
-
-Copies the keys whose names match the pattern from the keystore of one KES server
-config file to the keystore of another, without a server: from a directory (fs) to
-Vault or OpenBao (vault), or back, or between two of a kind. The stored keys are
-copied as they are, nothing is decrypted or re-encrypted, and the source keystore is
-not changed.
-
-The pattern is a Go filepath.Match pattern: '*' matches any characters, '?' one
-character, '[a-z]' one in the class, '[^a-z]' or '[!a-z]' one not in it, and '\\'
-escapes the next character. Default: '*' (all keys). Quote it for the shell.
-
-A key that already exists in the target stops the migration with an error, unless
---merge (keep the target's key) or --force (replace it) is given. Keys copied before
-the error stay in the target; run the command again with --merge to copy the rest.
-
-Options:
-    --from <path>            Config file whose keystore to copy from.
-    --to <path>              Config file whose keystore to copy to.
-    --merge                  Skip keys that already exist in the target.
-    -f, --force              Replace keys that already exist in the target.
-    -h, --help               Print command line options.
-
-    -s, --server, -e, --enclave, -a, --api-key and -k, --insecure (importing into
-    MinKMS; default from MINIO_KMS_SERVER, MINIO_KMS_ENCLAVE, MINIO_KMS_API_KEY)
-    are not supported by this version of kes.
-
-Examples:
-    $ kes migrate --from fs-config.yml --to vault-config.yml
-    $ kes migrate --from fs-config.yml --to vault-config.yml 'my-app-*'
-    $ kes migrate --from old.yml --to new.yml --merge
-";
-
-    /// `kes completion`.
-    pub const COMPLETION: &str = "\
-Usage:
-    kes completion <shell>
-
-Prints a completion script for bash, zsh, fish, elvish or powershell.
-
-Options:
-    -h, --help               Print command line options.
-
-Examples:
-    $ source <(kes completion bash)
-    $ kes completion zsh > \"${fpath[1]}/_kes\"
-    $ kes completion fish > ~/.config/fish/completions/kes.fish
-";
 }

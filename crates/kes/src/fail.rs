@@ -9,7 +9,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use kes_client::Error as ClientError;
+use kes_client::{Error as ClientError, TlsFailure};
 
 use crate::term;
 
@@ -95,7 +95,7 @@ fn describe(err: &ClientError) -> (String, Option<String>) {
             format!("no answer from {endpoint} in time"),
             Some("check the address in KES_SERVER and the network path to the server.".into()),
         ),
-        ClientError::Tls { endpoint, cause } => tls_failure(endpoint, cause),
+        ClientError::Tls { endpoint, failure } => tls_failure(endpoint, failure),
         ClientError::InvalidEndpoint { .. } => (
             err.to_string(),
             Some("set KES_SERVER to HOST:PORT, e.g. 127.0.0.1:7373.".into()),
@@ -104,85 +104,54 @@ fn describe(err: &ClientError) -> (String, Option<String>) {
     }
 }
 
-/// Classifies a TLS failure by the TLS library's description (the client reports only text).
-fn tls_failure(endpoint: &str, cause: &str) -> (String, Option<String>) {
-    let lower = cause.to_ascii_lowercase();
-    let has = |needle: &str| lower.contains(needle);
+/// The message and hint of a TLS failure.
+fn tls_failure(endpoint: &str, failure: &TlsFailure) -> (String, Option<String>) {
     let ca_hint = "if you trust this server, set KES_CAPATH to the CA certificate (PEM) that \
                    signed its certificate, or add that CA to the system's trust store; for a \
                    test server with a self-signed certificate, -k/--insecure skips the check.";
-    if has("unknownissuer") || has("unknown issuer") || has("unknown authority") {
-        return (
-            format!(
-                "TLS connection to {endpoint} failed: the server's certificate is signed by an \
-                 unknown authority"
-            ),
-            Some(ca_hint.into()),
-        );
-    }
-    if has("notvalidforname") || has("not valid for name") {
-        return (
-            format!(
-                "TLS connection to {endpoint} failed: the server's certificate is not valid for \
-                 this address"
-            ),
-            Some(
-                "use an address the certificate names (its DNS or IP SANs) in KES_SERVER; \
-                 -k/--insecure skips the check for a test server."
-                    .into(),
-            ),
-        );
-    }
-    if has("expired") {
-        return (
-            format!("TLS connection to {endpoint} failed: the server's certificate has expired"),
-            Some("renew the server's certificate; -k/--insecure skips the check.".into()),
-        );
-    }
-    if has("invalid peer certificate") {
-        return (
-            format!(
-                "TLS connection to {endpoint} failed: the server's certificate could not be \
-                 verified ({})",
-                // Only the name of the rustls error, not the OIDs some variants carry.
-                cause
-                    .strip_prefix("invalid peer certificate: ")
-                    .unwrap_or(cause)
-                    .split(" {")
-                    .next()
-                    .unwrap_or(cause)
-            ),
-            Some(ca_hint.into()),
-        );
-    }
-    if has("certificaterequired")
-        || has("certificate required")
-        || has("badcertificate")
-        || has("bad certificate")
-        || has("unknownca")
-        || has("unknown ca")
-        || has("unsupportedcertificate")
-        || has("handshakefailure")
-    {
-        return (
-            format!(
-                "TLS connection to {endpoint} failed: the server rejected the client certificate ({cause})"
-            ),
-            Some(
-                "the server may verify client certificates (tls.auth: on): use a client \
-                 certificate (KES_CLIENT_CERT/KES_CLIENT_KEY) signed by a CA in its tls.ca."
-                    .into(),
-            ),
-        );
-    }
-    (
-        format!("TLS connection to {endpoint} failed: {cause}"),
-        Some(
+    let client_cert_hint = "the server may verify client certificates (tls.auth: on): use a \
+                            client certificate (KES_CLIENT_CERT/KES_CLIENT_KEY) signed by a CA \
+                            in its tls.ca.";
+    let failed = format!("TLS connection to {endpoint} failed");
+    let (what, hint) = match failure {
+        TlsFailure::UnknownIssuer => (
+            "the server's certificate is signed by an unknown authority".to_owned(),
+            ca_hint.to_owned(),
+        ),
+        TlsFailure::NotValidForName => (
+            "the server's certificate is not valid for this address".to_owned(),
+            "use an address the certificate names (its DNS or IP SANs) in KES_SERVER; \
+             -k/--insecure skips the check for a test server."
+                .to_owned(),
+        ),
+        TlsFailure::Expired => (
+            "the server's certificate has expired".to_owned(),
+            "renew the server's certificate; -k/--insecure skips the check.".to_owned(),
+        ),
+        TlsFailure::OtherCertificateError(name) => (
+            format!("the server's certificate could not be verified ({name})"),
+            ca_hint.to_owned(),
+        ),
+        TlsFailure::ClientCertificateRejected { alert } => (
+            format!("the server rejected the client certificate (received fatal alert: {alert})"),
+            client_cert_hint.to_owned(),
+        ),
+        // With TLS 1.2, a server that requires a client certificate and gets none answers
+        // with handshake_failure.
+        TlsFailure::HandshakeFailure => (
+            "the server rejected the client certificate (received fatal alert: \
+             HandshakeFailure)"
+                .to_owned(),
+            client_cert_hint.to_owned(),
+        ),
+        other => (
+            other.to_string(),
             "is this a KES server speaking TLS? For a server whose certificate cannot be \
              verified, set KES_CAPATH or use -k/--insecure."
-                .into(),
+                .to_owned(),
         ),
-    )
+    };
+    (format!("{failed}: {what}"), Some(hint))
 }
 
 /// `Connection refused (os error 111)` → `connection refused`.
@@ -241,20 +210,91 @@ mod tests {
             "failed to list keys: cannot connect to https://127.0.0.1:1: connection refused"
         );
         assert!(hint.unwrap().contains("KES_SERVER"));
+    }
 
+    /// The message and hint of `failure` at `https://h:1`.
+    fn tls(failure: TlsFailure) -> (String, String) {
         let err = ClientError::Tls {
             endpoint: "https://h:1".into(),
-            cause: "invalid peer certificate: UnknownIssuer".into(),
+            failure,
         };
         let Failure::Error { message, hint } = Failure::request("x", err) else {
             panic!("not an error");
         };
-        assert!(message.contains("unknown authority"), "{message}");
-        let hint = hint.unwrap();
-        assert!(
-            hint.contains("-k/--insecure") && hint.contains("KES_CAPATH"),
-            "{hint}"
-        );
+        (message, hint.unwrap())
+    }
+
+    #[test]
+    fn tls_failures_have_their_message_and_hint() {
+        let ca = "if you trust this server, set KES_CAPATH to the CA certificate (PEM) that \
+                  signed its certificate, or add that CA to the system's trust store; for a test \
+                  server with a self-signed certificate, -k/--insecure skips the check.";
+        let client_cert = "the server may verify client certificates (tls.auth: on): use a \
+                           client certificate (KES_CLIENT_CERT/KES_CLIENT_KEY) signed by a CA in \
+                           its tls.ca.";
+        let other = "is this a KES server speaking TLS? For a server whose certificate cannot \
+                     be verified, set KES_CAPATH or use -k/--insecure.";
+        let cases = [
+            (
+                TlsFailure::UnknownIssuer,
+                "the server's certificate is signed by an unknown authority",
+                ca,
+            ),
+            (
+                TlsFailure::NotValidForName,
+                "the server's certificate is not valid for this address",
+                "use an address the certificate names (its DNS or IP SANs) in KES_SERVER; \
+                 -k/--insecure skips the check for a test server.",
+            ),
+            (
+                TlsFailure::Expired,
+                "the server's certificate has expired",
+                "renew the server's certificate; -k/--insecure skips the check.",
+            ),
+            (
+                TlsFailure::OtherCertificateError("BadSignature".into()),
+                "the server's certificate could not be verified (BadSignature)",
+                ca,
+            ),
+            (
+                TlsFailure::ClientCertificateRejected {
+                    alert: "CertificateRequired".into(),
+                },
+                "the server rejected the client certificate (received fatal alert: \
+                 CertificateRequired)",
+                client_cert,
+            ),
+            (
+                TlsFailure::HandshakeFailure,
+                "the server rejected the client certificate (received fatal alert: \
+                 HandshakeFailure)",
+                client_cert,
+            ),
+            (
+                TlsFailure::ProtocolVersion,
+                "received fatal alert: ProtocolVersion",
+                other,
+            ),
+            (
+                TlsFailure::Alert("InternalError".into()),
+                "received fatal alert: InternalError",
+                other,
+            ),
+            (
+                TlsFailure::Other("received corrupt message of type InvalidContentType".into()),
+                "received corrupt message of type InvalidContentType",
+                other,
+            ),
+        ];
+        for (failure, what, hint) in cases {
+            assert_eq!(
+                tls(failure),
+                (
+                    format!("x: TLS connection to https://h:1 failed: {what}"),
+                    hint.to_owned()
+                )
+            );
+        }
     }
 
     #[test]

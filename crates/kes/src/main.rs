@@ -13,6 +13,7 @@ mod connect;
 mod duration;
 mod fail;
 mod glob;
+mod help;
 mod keystores;
 mod password;
 mod term;

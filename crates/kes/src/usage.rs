@@ -13,13 +13,30 @@ use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::Cli;
 use crate::fail::Failure;
+use crate::help;
 
 /// Parses `args` (the program name first).
 pub fn parse(args: Vec<OsString>) -> Result<Cli, Failure> {
-    let result = Cli::command()
-        .try_get_matches_from(&args)
-        .and_then(|matches| Cli::from_arg_matches(&matches));
-    result.map_err(|err| failure(&err, &args))
+    let parse = |cmd: clap::Command| {
+        cmd.try_get_matches_from(&args)
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+    };
+    match parse(help::grammar()) {
+        Ok(cli) => Ok(cli),
+        // The help texts are rendered only when one is to be shown; clap picks which.
+        Err(err) if is_help(&err) => {
+            let err = parse(help::command()).err().unwrap_or(err);
+            Err(failure(&err, &args))
+        }
+        Err(err) => Err(failure(&err, &args)),
+    }
+}
+
+fn is_help(err: &clap::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    )
 }
 
 fn failure(err: &clap::Error, args: &[OsString]) -> Failure {
@@ -131,7 +148,8 @@ mod tests {
 
     #[test]
     fn the_cli_definition_is_consistent() {
-        Cli::command().debug_assert();
+        help::command().debug_assert();
+        help::grammar().debug_assert();
     }
 
     #[test]

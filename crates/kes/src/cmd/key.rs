@@ -4,14 +4,15 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::{b64, base64, block_on, client, print_names, required, warn_partial};
-use crate::cli::{ConnArgs, KeyArgs, KeyCommand, help};
+use crate::cli::{ConnArgs, KeyArgs, KeyCommand};
 use crate::fail::Failure;
+use crate::help;
 use crate::term;
 
 /// Runs `kes key <command>`.
 pub fn run(args: KeyArgs) -> Result<(), Failure> {
     let Some(command) = args.command else {
-        return Err(Failure::Usage(help::KEY.into()));
+        return Err(Failure::Usage(help::text(&["key"])));
     };
     match command {
         KeyCommand::Create { conn, names } => create(&conn, &names),

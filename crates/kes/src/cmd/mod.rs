@@ -14,9 +14,10 @@ mod status;
 
 use std::future::Future;
 
-use crate::cli::{Cli, Command, ConnArgs, help};
+use crate::cli::{Cli, Command, ConnArgs};
 use crate::connect::{self, Settings};
 use crate::fail::Failure;
+use crate::help;
 use crate::term;
 
 /// Runs a parsed command line.
@@ -25,7 +26,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         return version();
     }
     let Some(command) = cli.command else {
-        return Err(Failure::Usage(help::KES.into()));
+        return Err(Failure::Usage(help::text(&[])));
     };
     match command {
         Command::Server(args) => server::run(args),

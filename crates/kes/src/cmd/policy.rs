@@ -8,14 +8,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{block_on, client, print_names, required};
-use crate::cli::{ConnArgs, PolicyArgs, PolicyCommand, help};
+use crate::cli::{ConnArgs, PolicyArgs, PolicyCommand};
 use crate::fail::Failure;
+use crate::help;
 use crate::term;
 
 /// Runs `kes policy <command>`.
 pub fn run(args: PolicyArgs) -> Result<(), Failure> {
     let Some(command) = args.command else {
-        return Err(Failure::Usage(help::POLICY.into()));
+        return Err(Failure::Usage(help::text(&["policy"])));
     };
     match command {
         PolicyCommand::Add { conn, name, file } => add(
