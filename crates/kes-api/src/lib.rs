@@ -6,7 +6,8 @@
 //! * request and response bodies of every route of the final KES API (spec §2.5), of the
 //!   runtime policy/identity admin routes of older releases (§3.1), the error body (§2.2)
 //!   and the audit/error log events (§9);
-//! * [`paths`]: the API path constants (§2.4, §3.1);
+//! * [`paths`]: the API path constants (§2.4, §3.1), and [`routes`]: the route table (method,
+//!   body limit, timeout, authentication of every path), the one source of the API's routes;
 //! * request decoding with Go `encoding/json` semantics ([`decode_encrypt_request`] and
 //!   friends), because existing clients rely on its quirks (case-insensitive field names,
 //!   trailing bytes ignored, `null` byte fields);
@@ -46,6 +47,7 @@ mod events;
 pub mod paths;
 mod requests;
 mod responses;
+pub mod routes;
 mod timestamp;
 
 pub use decode::{

@@ -22,38 +22,6 @@ use crate::{Env, Error, SecretString};
 mod section;
 pub use section::Section;
 
-/// The routes of the final KES server (kes-spec §2.4): the keys the `api` section accepts.
-const API_PATHS: &[&str] = &[
-    "/version",
-    "/v1/ready",
-    "/v1/status",
-    "/v1/metrics",
-    "/v1/api",
-    "/v1/key/create/",
-    "/v1/key/import/",
-    "/v1/key/describe/",
-    "/v1/key/list/",
-    "/v1/key/delete/",
-    "/v1/key/generate/",
-    "/v1/key/encrypt/",
-    "/v1/key/decrypt/",
-    "/v1/key/hmac/",
-    "/v1/policy/describe/",
-    "/v1/policy/read/",
-    "/v1/policy/list/",
-    "/v1/identity/describe/",
-    "/v1/identity/list/",
-    "/v1/identity/self/describe",
-    "/v1/log/error",
-    "/v1/log/audit",
-    "/v1/policy/write/",
-    "/v1/policy/delete/",
-    "/v1/policy/assign/",
-    "/v1/identity/assign/",
-    "/v1/identity/forget/",
-    "/v1/identity/delete/",
-];
-
 /// Keystore sections of Go KES that Go KES itself removed, with their names for humans.
 const REMOVED_KEYSTORES: &[(&str, &str)] = &[
     (
@@ -778,12 +746,12 @@ impl Reader<'_> {
         for entry in entries {
             let route = entry.key.as_str();
             let path = join("api", route);
-            if !API_PATHS.contains(&route) {
+            if kes_api::routes::index_of(route).is_none() {
                 let other = match route.strip_suffix('/') {
                     Some(without) => without.to_owned(),
                     None => format!("{route}/"),
                 };
-                let hint = if API_PATHS.contains(&other.as_str()) {
+                let hint = if kes_api::routes::index_of(&other).is_some() {
                     format!("; did you mean '{other}'?")
                 } else {
                     String::new()

@@ -276,9 +276,7 @@ impl Server {
 
         // 1. Method. A POST is accepted where PUT is declared (the SDK sends POST).
         let method = req.method();
-        let method_ok =
-            method == route.method || route.method == Method::PUT && method == Method::POST;
-        if !method_ok {
+        if !route.method.accepts(method.as_str()) {
             let mut res = error_response(&ApiError::method_not_allowed(
                 method.as_str(),
                 route.method.as_str(),
