@@ -15,6 +15,7 @@ use kes_api::{
     WireBody, paths,
 };
 use kes_crypto::ApiKey;
+use kes_secret::SecretBuf;
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
@@ -348,19 +349,11 @@ impl Request {
     /// A body holding secrets: its buffer is wiped when the last reference (ours or the
     /// HTTP stack's) is dropped.
     fn secret_json_body<T: WireBody>(mut self, body: &T) -> Self {
-        self.body = Some(Bytes::from_owner(SecretBytes(kes_api::encode_json_secret(
-            body,
-        ))));
+        self.body = Some(Bytes::from_owner(SecretBuf::from(
+            kes_api::encode_json_secret(body),
+        )));
         self.json = true;
         self
-    }
-}
-
-struct SecretBytes(Zeroizing<Vec<u8>>);
-
-impl AsRef<[u8]> for SecretBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }
 

@@ -190,7 +190,7 @@ mod tests {
     fn reply(status: u16) -> Reply {
         Reply {
             status,
-            body: Zeroizing::new(br#"{"errors":["boom"]}"#.to_vec()),
+            body: kes_secret::SecretBuf::from(Zeroizing::new(br#"{"errors":["boom"]}"#.to_vec())),
             call: Call {
                 method: "GET",
                 path: "/v1/sys/health".into(),

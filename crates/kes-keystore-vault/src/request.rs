@@ -20,6 +20,7 @@ use std::fmt;
 use crate::config::{VaultConfig, VaultKvVersion};
 use base64::Engine as _;
 use bytes::Bytes;
+use kes_secret::SecretBuf;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde::Serialize;
@@ -341,8 +342,8 @@ fn encode_name(name: &str, what: &str) -> Result<String, VaultError> {
 fn secret_json(body: &impl Serialize, size_hint: usize) -> Result<Bytes, VaultError> {
     // Sized up front so the buffer is (almost) never reallocated, which would leave a copy of
     // the secret in freed memory.
-    let mut buf = Zeroizing::new(Vec::with_capacity(size_hint));
-    serde_json::to_writer(&mut *buf, body)
+    let mut buf = SecretBuf::with_capacity(size_hint);
+    serde_json::to_writer(&mut buf, body)
         .map_err(|e| VaultError::Local(format!("cannot encode a request body: {e}")))?;
     Ok(Bytes::from_owner(buf))
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::config::VaultConfig;
+use kes_secret::SecretBuf;
 use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
@@ -37,7 +38,7 @@ pub(crate) struct Reply {
     /// The HTTP status.
     pub status: u16,
     /// The body, wiped on drop (it may hold a stored value or a token).
-    pub body: Zeroizing<Vec<u8>>,
+    pub body: SecretBuf,
     /// The call that got this answer, for errors.
     pub call: Call,
     /// Whether earlier tries of the call failed: one of them may have reached Vault and been
@@ -247,20 +248,13 @@ impl Transport {
             });
         }
         // Sized up front where possible: growing the buffer would leave copies behind.
-        let mut body = Zeroizing::new(Vec::with_capacity(expected));
+        let mut body = SecretBuf::with_capacity(expected);
         while let Some(chunk) = response.chunk().await.map_err(|e| network(e, &call))? {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(VaultError::Response {
                     call,
                     reason: format!("answer larger than {MAX_BODY} bytes"),
                 });
-            }
-            if body.capacity() < body.len() + chunk.len() {
-                let mut bigger = Zeroizing::new(Vec::with_capacity(
-                    (body.len() + chunk.len()).max(2 * body.capacity()),
-                ));
-                bigger.extend_from_slice(&body);
-                body = bigger;
             }
             body.extend_from_slice(&chunk);
         }

@@ -31,9 +31,10 @@ use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
-use crate::http::{Body, BodyFuture, RequestBody, extend_wiping};
+use crate::http::{Body, BodyFuture, RequestBody};
+use kes_secret::SecretBuf;
 
 /// The most header fields a request may have (Go has no count limit, only a size limit).
 const MAX_HEADERS: usize = 128;
@@ -260,7 +261,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
     }
 
     /// Reads the rest of the body into `out`, at most `limit` bytes in all.
-    async fn read_body(&mut self, out: &mut Zeroizing<Vec<u8>>, limit: u64) -> Result<(), ()> {
+    async fn read_body(&mut self, out: &mut SecretBuf, limit: u64) -> Result<(), ()> {
         if self.body == BodyState::Done {
             return Ok(());
         }
@@ -272,12 +273,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
         result
     }
 
-    async fn read_body_inner(
-        &mut self,
-        out: &mut Zeroizing<Vec<u8>>,
-        limit: u64,
-    ) -> Result<(), ()> {
-        let room = |out: &Zeroizing<Vec<u8>>| limit.saturating_sub(out.len() as u64);
+    async fn read_body_inner(&mut self, out: &mut SecretBuf, limit: u64) -> Result<(), ()> {
+        let room = |out: &SecretBuf| limit.saturating_sub(out.len() as u64);
         loop {
             match self.body {
                 BodyState::Done => return Ok(()),
@@ -315,13 +312,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
 
     /// Moves up to `n` body bytes from the buffer, or else from one read of the connection,
     /// into `out`; returns how many of the `n` are still to come.
-    async fn read_data(&mut self, out: &mut Zeroizing<Vec<u8>>, n: u64) -> Result<u64, ()> {
+    async fn read_data(&mut self, out: &mut SecretBuf, n: u64) -> Result<u64, ()> {
         if self.buf.is_empty() && self.read_more().await.map_err(|_| ())? == 0 {
             return Err(());
         }
         let take = usize::try_from(n).unwrap_or(usize::MAX).min(self.buf.len());
         let bytes = self.buf.unread().get(..take).ok_or(())?;
-        extend_wiping(out, bytes);
+        out.extend_from_slice(bytes);
         self.buf.consume(take);
         Ok(n - take as u64)
     }
@@ -405,7 +402,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
             BodyState::Length(n) if n > MAX_DRAIN => return false,
             _ => {}
         }
-        let mut sink = Zeroizing::new(Vec::new());
+        let mut sink = SecretBuf::new();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.read_body(&mut sink, MAX_DRAIN));
         matches!(Box::pin(drained).await, Ok(Ok(())))
     }
@@ -474,9 +471,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
         let streamed = !no_body && known_len.is_none();
         let http10 = version == Version::HTTP_10;
 
-        let mut out = Zeroizing::new(Vec::with_capacity(
-            256 + usize::try_from(known_len.unwrap_or(0)).unwrap_or(0),
-        ));
+        let mut out =
+            SecretBuf::with_capacity(256 + usize::try_from(known_len.unwrap_or(0)).unwrap_or(0));
         write_status_line(&mut out, version, status);
         write_headers(&mut out, &parts.headers);
         if !parts.headers.contains_key(header::DATE) {
@@ -513,7 +509,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Conn<IO> {
             while let Some(frame) = body.frame().await {
                 let Ok(frame) = frame;
                 if let Ok(data) = frame.into_data() {
-                    extend_wiping(&mut out, &data);
+                    out.extend_from_slice(&data);
                 }
             }
             self.write_all(&out).await?;
@@ -576,14 +572,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> RequestBody for H1Body<'_, IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin + Send> H1Body<'_, IO> {
-    async fn read(self, limit: u64) -> Result<Zeroizing<Vec<u8>>, ()> {
-        let mut out = Zeroizing::new(Vec::new());
+    async fn read(self, limit: u64) -> Result<SecretBuf, ()> {
+        let mut out = SecretBuf::new();
         if let BodyState::Length(n) = self.conn.body {
             if n > limit {
                 return Err(());
             }
             // One allocation for a body of known length: no copies left behind by growth.
-            out.reserve_exact(usize::try_from(n).map_err(|_| ())?);
+            out.reserve(usize::try_from(n).map_err(|_| ())?);
         }
         self.conn.read_body(&mut out, limit).await?;
         Ok(out)
@@ -794,14 +790,14 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
-fn write_status_line(out: &mut Vec<u8>, version: Version, status: StatusCode) {
+fn write_status_line(out: &mut SecretBuf, version: Version, status: StatusCode) {
     out.extend_from_slice(if version == Version::HTTP_10 {
         b"HTTP/1.0 "
     } else {
         b"HTTP/1.1 "
     });
     out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
+    out.extend_from_slice(b" ");
     match status.canonical_reason() {
         Some(reason) => out.extend_from_slice(reason.as_bytes()),
         // Go's text for a code without a standard reason.
@@ -812,14 +808,14 @@ fn write_status_line(out: &mut Vec<u8>, version: Version, status: StatusCode) {
 
 /// Writes the handler's headers with Go's canonical capitalisation (`Content-Type`), leaving
 /// out the connection-level ones this module sets itself.
-fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
+fn write_headers(out: &mut SecretBuf, headers: &HeaderMap) {
     for (name, value) in headers {
         if name == header::CONNECTION || name == header::TRANSFER_ENCODING {
             continue;
         }
         let mut upper = true;
         for b in name.as_str().bytes() {
-            out.push(if upper { b.to_ascii_uppercase() } else { b });
+            out.extend_from_slice(&[if upper { b.to_ascii_uppercase() } else { b }]);
             upper = b == b'-';
         }
         out.extend_from_slice(b": ");
@@ -829,7 +825,7 @@ fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
 }
 
 /// Appends the current time as an HTTP date, formatted at most once a second per thread.
-fn write_http_date(out: &mut Vec<u8>) {
+fn write_http_date(out: &mut SecretBuf) {
     use std::cell::RefCell;
     use std::time::{SystemTime, UNIX_EPOCH};
     thread_local! {

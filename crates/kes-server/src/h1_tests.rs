@@ -1694,46 +1694,6 @@ async fn a_connection_waiting_for_a_request_holds_no_buffer() {
 }
 
 #[test]
-fn extend_wiping_appends_and_grows_in_one_step() {
-    let mut out = Zeroizing::new(Vec::new());
-    extend_wiping(&mut out, b"");
-    assert!(out.is_empty());
-    extend_wiping(&mut out, b"abc");
-    assert_eq!(&out[..], b"abc");
-    assert_eq!(out.capacity(), 3);
-    // Growth: at least double, so that appending many pieces is not quadratic.
-    extend_wiping(&mut out, b"d");
-    assert_eq!(&out[..], b"abcd");
-    assert_eq!(out.capacity(), 6);
-    extend_wiping(&mut out, &[b'e'; 20]);
-    assert_eq!(out.capacity(), 24);
-    // Room enough: the same allocation.
-    let mut out = Zeroizing::new(Vec::with_capacity(10));
-    let ptr = out.as_ptr();
-    extend_wiping(&mut out, b"12345");
-    extend_wiping(&mut out, b"67890");
-    assert_eq!(out.as_ptr(), ptr);
-    assert_eq!(&out[..], b"1234567890");
-
-    let mut rng = Rng::new(3);
-    let mut out = Zeroizing::new(Vec::new());
-    let mut model = Vec::new();
-    for _ in 0..500 {
-        let len = rng.below(100);
-        let bytes = rng.bytes(len);
-        let (len, cap) = (out.len(), out.capacity());
-        extend_wiping(&mut out, &bytes);
-        model.extend_from_slice(&bytes);
-        assert_eq!(&out[..], &model[..]);
-        if cap - len < bytes.len() {
-            assert_eq!(out.capacity(), (len + bytes.len()).max(cap * 2));
-        } else {
-            assert_eq!(out.capacity(), cap);
-        }
-    }
-}
-
-#[test]
 fn chunk_sizes_are_hex_digits_before_any_extension() {
     let cases: &[(&[u8], Option<u64>)] = &[
         (b"0", Some(0)),
@@ -1921,7 +1881,7 @@ fn header_names_are_written_with_go_s_capitalisation() {
         ("connection", "dropped"),
         ("transfer-encoding", "dropped"),
     ]);
-    let mut out = Vec::new();
+    let mut out = kes_secret::SecretBuf::new();
     write_headers(&mut out, &map);
     assert_eq!(
         lossy(&out),
@@ -1932,7 +1892,7 @@ fn header_names_are_written_with_go_s_capitalisation() {
 #[test]
 fn status_lines_carry_the_request_version() {
     let line = |version, status| {
-        let mut out = Vec::new();
+        let mut out = kes_secret::SecretBuf::new();
         write_status_line(&mut out, version, status);
         lossy(&out)
     };

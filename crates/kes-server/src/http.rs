@@ -12,9 +12,9 @@ use http::{Method, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
+use kes_secret::SecretBuf;
 use percent_encoding::percent_decode_str;
 use std::future::Future;
-use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::ApiError;
 use crate::policies::Policies;
@@ -61,16 +61,8 @@ pub(crate) fn ok_json(json: Vec<u8>) -> Response<Body> {
 }
 
 /// A 200 JSON reply whose body carries secrets; its buffer is wiped when the body is dropped.
-pub(crate) fn ok_secret_json(json: Zeroizing<Vec<u8>>) -> Response<Body> {
-    json_response(StatusCode::OK, Bytes::from_owner(SecretBytes(json)))
-}
-
-struct SecretBytes(Zeroizing<Vec<u8>>);
-
-impl AsRef<[u8]> for SecretBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
+pub(crate) fn ok_secret_json(json: impl Into<SecretBuf>) -> Response<Body> {
+    json_response(StatusCode::OK, Bytes::from_owner(json.into()))
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
@@ -315,7 +307,7 @@ impl Server {
             let body = if route.max_body > 0 {
                 read_body(req.into_body(), route.max_body, route.endpoint).await?
             } else {
-                Zeroizing::new(Vec::new())
+                SecretBuf::new()
             };
             let ctx = Ctx {
                 server: self,
@@ -388,7 +380,7 @@ pub(crate) trait RequestBody: Send {
 
 /// What [`RequestBody::read_to_end`] returns.
 pub(crate) type BodyFuture<'a> =
-    std::pin::Pin<Box<dyn Future<Output = Result<Zeroizing<Vec<u8>>, ()>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn Future<Output = Result<SecretBuf, ()>> + Send + 'a>>;
 
 impl RequestBody for Incoming {
     fn read_to_end<'a>(self, limit: u64) -> BodyFuture<'a> {
@@ -396,30 +388,19 @@ impl RequestBody for Incoming {
     }
 }
 
-async fn read_incoming(mut body: Incoming, limit: u64) -> Result<Zeroizing<Vec<u8>>, ()> {
+async fn read_incoming(mut body: Incoming, limit: u64) -> Result<SecretBuf, ()> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut buf = Zeroizing::new(Vec::new());
+    let mut buf = SecretBuf::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| ())?;
         if let Ok(data) = frame.into_data() {
             if buf.len().saturating_add(data.len()) > limit {
                 return Err(());
             }
-            extend_wiping(&mut buf, &data);
+            buf.extend_from_slice(&data);
         }
     }
     Ok(buf)
-}
-
-/// Appends `bytes` to `out`; when `out` must grow, the old allocation is wiped first.
-pub(crate) fn extend_wiping(out: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
-    if out.capacity() - out.len() < bytes.len() {
-        let mut grown = Vec::with_capacity((out.len() + bytes.len()).max(out.capacity() * 2));
-        grown.extend_from_slice(out);
-        let mut old = std::mem::replace(&mut **out, grown);
-        old.zeroize();
-    }
-    out.extend_from_slice(bytes);
 }
 
 /// Reads a request body of at most `limit` bytes into a buffer that is wiped when dropped.
@@ -427,7 +408,7 @@ async fn read_body(
     body: impl RequestBody,
     limit: u64,
     endpoint: Endpoint,
-) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+) -> Result<SecretBuf, ApiError> {
     body.read_to_end(limit).await.map_err(|()| {
         if endpoint == Endpoint::KeyImport {
             ApiError::invalid_import_body()
