@@ -146,6 +146,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_GATEWAY, "failed to create key")
     }
 
+    /// 500 when creating or importing a key fails in the server itself (the random generator,
+    /// encoding the record), before the keystore is asked: not the keystore's fault, so not 502.
+    pub fn create_failed_locally() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "failed to create key")
+    }
+
     /// 502 when the keystore fails to read a key or its record cannot be parsed.
     pub fn read_failed() -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "failed to read key")

@@ -32,7 +32,9 @@ async fn key(ctx: &Ctx<'_>, name: &str) -> Result<std::sync::Arc<KeyVersion>, Ap
 }
 
 async fn store(ctx: &Ctx<'_>, name: &str, version: &KeyVersion) -> Result<(), ApiError> {
-    let record = version.encode().map_err(|_| ApiError::create_failed())?;
+    let record = version
+        .encode()
+        .map_err(|_| ApiError::create_failed_locally())?;
     ctx.state
         .keys
         .create(name, record.as_bytes())
@@ -78,7 +80,7 @@ pub(super) async fn import(ctx: &Ctx<'_>) -> Reply {
             format!("invalid key size for '{}'", req.cipher),
         )
     })?;
-    let hmac = HmacKey::generate().map_err(|_| ApiError::create_failed())?;
+    let hmac = HmacKey::generate().map_err(|_| ApiError::create_failed_locally())?;
     let version = KeyVersion::new(
         key,
         hmac,
