@@ -2,19 +2,16 @@
 //! authentication and authorization, body limit, timeout, handler; then metrics and audit.
 
 use std::borrow::Cow;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use kes_secret::SecretBuf;
 use percent_encoding::percent_decode_str;
-use std::future::Future;
 
 use crate::error::ApiError;
 use crate::policies::Policies;
@@ -23,8 +20,7 @@ use crate::server::Server;
 use crate::state::State;
 use crate::tls::Peer;
 
-/// The response body type of every route.
-pub type Body = BoxBody<Bytes, Infallible>;
+pub use kes_h1::{Body, BodyFuture, RequestBody};
 
 /// What a handler returns.
 pub(crate) type Reply = Result<Response<Body>, ApiError>;
@@ -367,24 +363,12 @@ fn authorize(
     }
 }
 
-/// A request body as the pipeline reads it: whole, into a buffer that is wiped when dropped.
-///
-/// The future is boxed: an `impl Future` here trips the compiler's higher-ranked `Send` check
-/// (rust-lang/rust#100013) for bodies that borrow their connection.
-pub(crate) trait RequestBody: Send {
-    /// Reads the body to its end; `Err` when it is longer than `limit` bytes or broken off.
-    fn read_to_end<'a>(self, limit: u64) -> BodyFuture<'a>
-    where
-        Self: 'a;
-}
+/// A request body of an HTTP/2 stream (hyper's), read whole by the pipeline.
+pub(crate) struct H2Body(pub(crate) Incoming);
 
-/// What [`RequestBody::read_to_end`] returns.
-pub(crate) type BodyFuture<'a> =
-    std::pin::Pin<Box<dyn Future<Output = Result<SecretBuf, ()>> + Send + 'a>>;
-
-impl RequestBody for Incoming {
+impl RequestBody for H2Body {
     fn read_to_end<'a>(self, limit: u64) -> BodyFuture<'a> {
-        Box::pin(read_incoming(self, limit))
+        Box::pin(read_incoming(self.0, limit))
     }
 }
 

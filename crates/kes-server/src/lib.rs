@@ -7,7 +7,6 @@
 #![deny(unsafe_code)]
 
 pub mod error;
-mod h1;
 mod handlers;
 pub mod http;
 pub mod logs;

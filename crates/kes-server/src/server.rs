@@ -223,7 +223,7 @@ impl Server {
                     peer,
                     remote,
                 };
-                crate::h1::serve(tls, HTTP1_LIMITS, &shutdown, &service).await;
+                kes_h1::serve(tls, HTTP1_LIMITS, &shutdown, &service).await;
             });
         }
         drop(listener);
@@ -244,14 +244,17 @@ async fn serve_h2(
     let service = hyper::service::service_fn(move |req| {
         let server = server.clone();
         let peer = peer.clone();
-        async move { Ok::<_, std::convert::Infallible>(server.handle(req, &peer, remote).await) }
+        async move {
+            let req = req.map(crate::http::H2Body);
+            Ok::<_, std::convert::Infallible>(server.handle(req, &peer, remote).await)
+        }
     });
     let conn = http.serve_connection(TokioIo::new(tls), service);
     let _ = watcher.watch(conn.into_owned()).await;
 }
 
 /// The HTTP/1.1 limits: Go's timeouts, and a request head of at most [`MAX_HEADER_BYTES`].
-const HTTP1_LIMITS: crate::h1::Limits = crate::h1::Limits {
+const HTTP1_LIMITS: kes_h1::Limits = kes_h1::Limits {
     idle: IDLE_TIMEOUT,
     header: HEADER_TIMEOUT,
     max_head: MAX_HEADER_BYTES,
@@ -265,11 +268,11 @@ struct Http1 {
     remote: SocketAddr,
 }
 
-impl crate::h1::Service for Http1 {
+impl kes_h1::Service for Http1 {
     fn call<'a, B: crate::http::RequestBody + 'a>(
         &'a self,
         req: http::Request<B>,
-    ) -> crate::h1::ReplyFuture<'a> {
+    ) -> kes_h1::ReplyFuture<'a> {
         Box::pin(self.server.handle(req, &self.peer, self.remote))
     }
 }

@@ -20,6 +20,9 @@
 //! - pipelined requests are answered in order;
 //! - a reply of unknown length (a log stream) is sent chunked and ends the connection.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::io;
 use std::time::Duration;
@@ -33,8 +36,27 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroize;
 
-use crate::http::{Body, BodyFuture, RequestBody};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use kes_secret::SecretBuf;
+
+/// A reply body: the whole reply, or a stream of chunks (log streams).
+pub type Body = BoxBody<Bytes, std::convert::Infallible>;
+
+/// A request body as a handler reads it: whole, into a buffer that is wiped when dropped.
+///
+/// The future is boxed: an `impl Future` here trips the compiler's higher-ranked `Send` check
+/// (rust-lang/rust#100013) for bodies that borrow their connection.
+pub trait RequestBody: Send {
+    /// Reads the body to its end; `Err` when it is longer than `limit` bytes or broken off.
+    fn read_to_end<'a>(self, limit: u64) -> BodyFuture<'a>
+    where
+        Self: 'a;
+}
+
+/// What [`RequestBody::read_to_end`] returns.
+pub type BodyFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<SecretBuf, ()>> + Send + 'a>>;
 
 /// The most header fields a request may have (Go has no count limit, only a size limit).
 const MAX_HEADERS: usize = 128;
@@ -61,7 +83,7 @@ const FIRST_READ: usize = 512;
 
 /// The timeouts and sizes of a connection.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// How long a connection may wait for its next request (Go's `IdleTimeout`).
     pub idle: Duration,
     /// How long a request head may take from its first byte (Go's `ReadHeaderTimeout`).
@@ -73,7 +95,7 @@ pub(crate) struct Limits {
 }
 
 /// What serves the requests of a connection.
-pub(crate) trait Service: Send + Sync {
+pub trait Service: Send + Sync {
     /// Answers one request; the body is read through [`RequestBody`].
     ///
     /// The future is boxed, for the reason given at [`RequestBody`].
@@ -81,12 +103,11 @@ pub(crate) trait Service: Send + Sync {
 }
 
 /// What [`Service::call`] returns.
-pub(crate) type ReplyFuture<'a> =
-    std::pin::Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+pub type ReplyFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
 
 /// Serves HTTP/1.1 on `io` until the client closes, a limit is hit or `shutdown` is cancelled
 /// (then an idle connection closes at once and a busy one after its reply).
-pub(crate) async fn serve<IO, S>(io: IO, limits: Limits, shutdown: &CancellationToken, service: &S)
+pub async fn serve<IO, S>(io: IO, limits: Limits, shutdown: &CancellationToken, service: &S)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
     S: Service,
@@ -845,8 +866,22 @@ fn write_http_date(out: &mut SecretBuf) {
     });
 }
 
+/// Entry points for the fuzz targets (`fuzz/fuzz_targets/h1_*.rs`): not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a request head at the start of `bytes` as a connection does: `Ok(Some(n))` for a
+    /// complete head of `n` bytes, `Ok(None)` when more bytes are needed, `Err(status)` for a
+    /// head the connection refuses.
+    pub fn parse_head(bytes: &[u8]) -> Result<Option<usize>, u16> {
+        match super::parse_head(bytes) {
+            Ok(Some((_, len))) => Ok(Some(len)),
+            Ok(None) => Ok(None),
+            Err(status) => Err(status.as_u16()),
+        }
+    }
+}
+
 #[cfg(test)]
-#[path = "h1_tests.rs"]
 mod tests;
 
 /// What an idle connection costs is mostly the size of its task, which is the size of the
@@ -861,7 +896,7 @@ mod size {
 
     impl Service for Empty {
         fn call<'a, B: RequestBody + 'a>(&'a self, _req: Request<B>) -> ReplyFuture<'a> {
-            Box::pin(async { Response::new(crate::http::full(Vec::new())) })
+            Box::pin(async { Response::new(http_body_util::Full::new(Bytes::new()).boxed()) })
         }
     }
 

@@ -27,7 +27,9 @@ use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::*;
-use crate::http::full;
+fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Full::new(bytes.into()).boxed()
+}
 
 // ---------------------------------------------------------------------------------------------
 // The test service
