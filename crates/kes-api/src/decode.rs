@@ -14,8 +14,9 @@
 //!
 //! Known differences from Go, all of which make us stricter on inputs no known client
 //! sends: invalid UTF-8 inside a string is an error (Go substitutes U+FFFD); byte fields
-//! given as JSON arrays of numbers are rejected (Go accepts them); nesting deeper than
-//! 128 levels inside ignored fields is rejected (Go allows 10000).
+//! given as JSON arrays of numbers are rejected (Go accepts them); a body nested deeper than
+//! [`MAX_DEPTH`] levels (objects and arrays, the request object included) is rejected before
+//! it is parsed (Go allows 10000 levels; no request of the API nests deeper than 3).
 //!
 //! Secrets: byte fields are taken as raw, still-escaped JSON text borrowed from the request
 //! body (serde_json's `RawValue`), unescaped into a wiped buffer and base64-decoded into
@@ -64,7 +65,13 @@ pub enum DecodeError {
         /// The field's canonical (lowercase) name.
         field: &'static str,
     },
+    /// Objects and arrays nest deeper than [`MAX_DEPTH`] levels.
+    TooDeep,
 }
+
+/// The deepest nesting of objects and arrays a request body may have, the request object
+/// included.
+pub const MAX_DEPTH: usize = 128;
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -86,6 +93,10 @@ impl fmt::Display for DecodeError {
             Self::InvalidBase64 { field } => write!(
                 f,
                 "invalid request body: field '{field}' is not standard base64 with padding"
+            ),
+            Self::TooDeep => write!(
+                f,
+                "invalid request body: nested deeper than {MAX_DEPTH} levels"
             ),
         }
     }
@@ -243,6 +254,9 @@ fn decode_fields<const N: usize>(
         Some(b'{' | b'n') => {}
         Some(_) => return Err(DecodeError::NotAnObject),
     }
+    if nested_deeper_than(body, MAX_DEPTH) {
+        return Err(DecodeError::TooDeep);
+    }
     let failure = Cell::new(None);
     let visitor = RequestVisitor {
         fields: &fields,
@@ -256,6 +270,47 @@ fn decode_fields<const N: usize>(
             column: e.column(),
         })),
     }
+}
+
+/// Whether the first JSON value of `body` nests objects and arrays deeper than `limit` levels.
+/// Brackets inside strings do not count; the scan ends with the first value, as decoding does
+/// (serde_json skips ignored values without a depth limit, so the bound is checked here).
+fn nested_deeper_than(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return false;
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            // A scalar at the top level (`null`): nothing nests.
+            _ if depth == 0 => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 struct RequestVisitor<'a, const N: usize> {
@@ -426,6 +481,39 @@ mod tests {
 
     fn enc(body: &str) -> Result<EncryptRequest, DecodeError> {
         decode_encrypt_request(body.as_bytes())
+    }
+
+    #[test]
+    fn nesting_is_bounded_in_ignored_fields() {
+        // The request object plus 127 levels in an ignored field: accepted.
+        let ok = format!(
+            r#"{{"plaintext":"aGVsbG8=","x":{}{}}}"#,
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert_eq!(&enc(&ok).unwrap().plaintext[..], b"hello");
+        // One level more, and the 100,000 levels of the attack run: refused, quickly.
+        for levels in [MAX_DEPTH, 100_000] {
+            let deep = format!(
+                r#"{{"x":{}{},"plaintext":"aGVsbG8="}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            );
+            assert_eq!(enc(&deep).unwrap_err(), DecodeError::TooDeep, "{levels}");
+            // Unclosed nesting is refused the same way, not read to the end.
+            let open = format!(r#"{{"x":{}"#, "{\"a\":".repeat(levels));
+            assert_eq!(enc(&open).unwrap_err(), DecodeError::TooDeep, "{levels}");
+        }
+        // Brackets inside strings do not nest, escaped quotes do not end a string.
+        let strings = format!(
+            r#"{{"x":"{}\"{}","plaintext":"aGVsbG8="}}"#,
+            "[".repeat(1000),
+            "{".repeat(1000)
+        );
+        assert_eq!(&enc(&strings).unwrap().plaintext[..], b"hello");
+        // Bytes after the first value are not looked at, as before.
+        let trailing = format!(r#"{{"plaintext":"aGVsbG8="}}{}"#, "[".repeat(1000));
+        assert_eq!(&enc(&trailing).unwrap().plaintext[..], b"hello");
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub struct LimitsConfig {
     /// `limits.max_connections`: connections served at once; more are answered with 503 and
     /// closed. `None` = the server's default.
     pub max_connections: Option<usize>,
+    /// `limits.max_connections_per_address`: connections served at once from one client IP
+    /// address. `None` = the server's default (1,000, at most `max_connections`).
+    pub max_connections_per_address: Option<usize>,
+    /// `limits.idle_timeout`: how long an HTTP/1.1 or HTTP/2 connection without a request in
+    /// flight stays open. `None` = the server's default (90 s, as Go's server).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// The `mlock` setting (not in Go KES).

@@ -15,6 +15,8 @@ use crate::config::{
     TlsConfig,
 };
 use crate::keystore::{Backend, GO_KES_BACKENDS, Optional};
+use kes_crypto::names::check_identity;
+
 use crate::values::{LogLevel, check_name, parse_address, parse_bool, parse_go_duration};
 use crate::yaml::{Entry, Kind, Node, Pos, Value, join};
 use crate::{Env, Error, SecretString};
@@ -466,22 +468,70 @@ impl Reader<'_> {
 
     /// `limits` (not in Go KES): resource limits of the server.
     fn limits(&mut self, top: &Mapping<'_>) -> LimitsConfig {
-        let limits = self.section(top, "", "limits", &["max_connections"]);
-        let mut config = LimitsConfig::default();
-        if let Some(node) = limits.node("max_connections") {
-            let path = "limits.max_connections";
-            if let Some(text) = self.text(node, path, "a number", true) {
-                match text.value.trim().parse::<usize>() {
-                    Ok(n) if n > 0 => config.max_connections = Some(n),
+        let limits = self.section(
+            top,
+            "",
+            "limits",
+            &[
+                "max_connections",
+                "max_connections_per_address",
+                "idle_timeout",
+            ],
+        );
+        let mut config = LimitsConfig {
+            max_connections: self.positive(
+                &limits,
+                "max_connections",
+                "maximum number of connections",
+            ),
+            max_connections_per_address: self.positive(
+                &limits,
+                "max_connections_per_address",
+                "maximum number of connections per address",
+            ),
+            idle_timeout: None,
+        };
+        if let Some(node) = limits.node("idle_timeout") {
+            let path = "limits.idle_timeout";
+            if let Some(text) = self.text(node, path, "a duration", true) {
+                match parse_go_duration(text.value.trim()) {
+                    Ok(ns) if ns > 0 => {
+                        config.idle_timeout =
+                            Some(std::time::Duration::from_nanos(ns.unsigned_abs()));
+                    }
                     _ => self.error(
                         text.pos,
                         path,
-                        format!("invalid maximum number of connections '{}': expected a positive integer", text.value.as_str()),
+                        format!(
+                            "invalid idle timeout '{}': expected a positive duration such as 90s or 5m",
+                            text.value.as_str()
+                        ),
                     ),
                 }
             }
         }
         config
+    }
+
+    /// A positive integer of the `limits` section.
+    fn positive(&mut self, limits: &Mapping<'_>, key: &str, what: &str) -> Option<usize> {
+        let node = limits.node(key)?;
+        let path = format!("limits.{key}");
+        let text = self.text(node, &path, "a number", true)?;
+        match text.value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.error(
+                    text.pos,
+                    &path,
+                    format!(
+                        "invalid {what} '{}': expected a positive integer",
+                        text.value.as_str()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// `mlock` (not in Go KES): `auto` (lock memory where permitted), `required` (refuse to start
@@ -511,9 +561,24 @@ impl Reader<'_> {
         let identity = self.string(admin.node("identity"), "admin.identity");
         // `root:` is how KES v0.14 – v0.17.2 named the admin identity.
         let root = self.string(top.node("root"), "root");
+        let check = |this: &mut Self, value: &str, key: &str, pos: Pos| {
+            // A word that cannot be an identity (`disabled`) turns admin access off, as in the
+            // original; a hex string that is not one (upper case, wrong length) is a mistake.
+            let hex_like = value.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex_like && let Err(why) = check_identity(value) {
+                this.error(pos, key, format!("invalid identity '{value}': {why}"));
+            }
+        };
         match (identity.is_empty(), root.is_empty()) {
-            (false, true) => identity,
-            (true, false) => root,
+            (false, true) => {
+                check(self, &identity, "admin.identity", admin.pos_of("identity"));
+                identity
+            }
+            (true, false) => {
+                let pos = top.pos_of("root");
+                check(self, &root, "root", pos);
+                root
+            }
             (false, false) => {
                 let pos = top.get("root").map_or(Pos::START, |e| e.key_pos);
                 self.error(
@@ -568,7 +633,7 @@ impl Reader<'_> {
             if id.value.is_empty() || proxy_identities.iter().any(|p| p.value == id.value) {
                 continue;
             }
-            if let Err(why) = check_name(&id.value) {
+            if let Err(why) = check_identity(&id.value) {
                 self.error(
                     id.pos,
                     &id.path,
@@ -665,7 +730,7 @@ impl Reader<'_> {
                 if id.value.is_empty() || identities.contains(&id.value) {
                     continue;
                 }
-                let message = if let Err(why) = check_name(&id.value) {
+                let message = if let Err(why) = check_identity(&id.value) {
                     Some(format!("invalid identity '{}': {why}", id.value))
                 } else if id.value == admin {
                     Some(format!(

@@ -265,29 +265,7 @@ pub(crate) fn parse_address(text: &str) -> Result<SocketAddr, String> {
     }
 }
 
-/// KES's name rule (§2.3) for policies, identities and keys: 1–80 bytes of `0-9 A-Z a-z _ -`,
-/// not starting or ending with `-`, and not the single string `_`. Returns why `name` breaks it.
-pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("must not be empty");
-    }
-    if name.len() > 80 {
-        return Err("must be at most 80 characters long");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err("may contain only the characters 0-9 A-Z a-z _ -");
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err("must not start or end with '-'");
-    }
-    if name == "_" {
-        return Err("must not be '_'");
-    }
-    Ok(())
-}
+pub(crate) use kes_crypto::names::check_name;
 
 #[cfg(test)]
 #[allow(

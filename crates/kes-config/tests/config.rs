@@ -187,6 +187,14 @@ fn full_config_has_every_section() {
     assert_eq!(c.log.error, LogLevel::WARN);
     assert_eq!(c.log.audit, LogLevel::OFF);
     assert_eq!(c.keys, ["my-app-key", "backup-key"]);
+    assert_eq!(
+        c.limits,
+        kes_config::LimitsConfig {
+            max_connections: Some(2000),
+            max_connections_per_address: Some(500),
+            idle_timeout: Some(Duration::from_secs(120)),
+        }
+    );
 
     let KeyStoreConfig::Vault(v) = &c.keystore else {
         panic!("{:?}", c.keystore)
@@ -232,6 +240,7 @@ fn minimal_config_gets_the_defaults() {
         (None, None, None)
     );
     assert_eq!((c.log.error, c.log.audit), (LogLevel::INFO, LogLevel::INFO));
+    assert_eq!(c.limits, kes_config::LimitsConfig::default());
     assert!(
         matches!(&c.keystore, KeyStoreConfig::Fs { path } if path == Path::new("/tmp/kes-dev"))
     );

@@ -153,7 +153,11 @@ where
             service.call(Request::from_parts(parts, body)).await
         };
         let body_done = conn.finish_body().await;
-        let close = !keep_alive || !body_done || shutdown.is_cancelled();
+        // A reply with `Connection: close` ends the connection too.
+        let close = !keep_alive
+            || !body_done
+            || shutdown.is_cancelled()
+            || has_token(response.headers(), header::CONNECTION, "close");
         let written = conn.write_response(response, version, is_head, close).await;
         if !body_done && written.is_ok() {
             // The client may still be sending the body the reply refused.

@@ -86,7 +86,25 @@ impl ApiError {
         )
     }
 
-    /// 400 for an identity that breaks the naming rules.
+    /// 400 for a well-formed name that is not an identity (64 lower-case hex characters).
+    pub fn not_an_identity(identity: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "identity '{identity}' is invalid: an identity is 64 lower-case hexadecimal characters"
+            ),
+        )
+    }
+
+    /// 400: a policy change that would change the caller's own permissions.
+    pub fn own_policy(action: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("identity cannot {action} the policy assigned to itself"),
+        )
+    }
+
+    /// 400: the identity is empty, too long or not of the name alphabet.
     pub fn invalid_identity(identity: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

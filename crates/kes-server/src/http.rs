@@ -14,6 +14,7 @@ use kes_secret::SecretBuf;
 use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
+use crate::logs::level;
 use crate::policies::Policies;
 use crate::routes::{self, Auth, Endpoint, Lookup, ROUTES};
 use crate::server::Server;
@@ -21,6 +22,13 @@ use crate::state::State;
 use crate::tls::Peer;
 
 pub use kes_h1::{Body, BodyFuture, RequestBody};
+
+/// A reply extension: close the connection after this reply. Set on the refusals of a caller
+/// that can never be served (no certificate, or an identity that is neither the admin nor in
+/// any policy), so that such a client cannot hold connections open; HTTP/1.1 answers with
+/// `Connection: close`, HTTP/2 with GOAWAY.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
 
 /// What a handler returns.
 pub(crate) type Reply = Result<Response<Body>, ApiError>;
@@ -276,15 +284,21 @@ impl Server {
         }
 
         // 2. Authentication and authorization, before anything looks at the resource.
-        if let Err(err) = authorize(state, policies, settings.auth, peer, path) {
-            if self.logs.error_enabled(-4) {
+        if let Err(Refused { error, stranger }) =
+            authorize(state, policies, settings.auth, peer, path)
+        {
+            if self.logs.error_enabled(level::DEBUG) {
                 self.logs.error(
-                    -4,
+                    level::DEBUG,
                     Some((path, identity, None)),
-                    &format!("http: {} {}", err.status().as_u16(), err.message()),
+                    &format!("http: {} {}", error.status().as_u16(), error.message()),
                 );
             }
-            return error_response(&err);
+            let mut res = error_response(&error);
+            if stranger {
+                res.extensions_mut().insert(CloseConnection);
+            }
+            return res;
         }
 
         // Log streams hold the connection open and have no timeout.
@@ -328,10 +342,26 @@ impl Server {
             Err(err) => {
                 if err.status().is_server_error() {
                     self.logs
-                        .error(8, Some((path, identity, None)), err.message());
+                        .error(level::ERROR, Some((path, identity, None)), err.message());
                 }
                 error_response(&err)
             }
+        }
+    }
+}
+
+/// A refused request: the error, and whether the caller is a stranger (no certificate, or an
+/// identity that is not the admin and has no policy), whose connection is closed after it.
+struct Refused {
+    error: ApiError,
+    stranger: bool,
+}
+
+impl Refused {
+    fn stranger(error: ApiError) -> Self {
+        Refused {
+            error,
+            stranger: true,
         }
     }
 }
@@ -343,21 +373,29 @@ fn authorize(
     auth: Auth,
     peer: &Peer,
     path: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Refused> {
     match auth {
         Auth::None => Ok(()),
         Auth::IdentifyOnly | Auth::Policy => {
             let identity = match peer {
                 Peer::Identity(id) => id,
-                Peer::NoCertificate => return Err(ApiError::certificate_required()),
-                Peer::TooManyCertificates => return Err(ApiError::too_many_certificates()),
+                Peer::NoCertificate => {
+                    return Err(Refused::stranger(ApiError::certificate_required()));
+                }
+                Peer::TooManyCertificates => {
+                    return Err(Refused::stranger(ApiError::too_many_certificates()));
+                }
             };
             if auth == Auth::IdentifyOnly || **identity == *state.admin {
                 return Ok(());
             }
             match policies.set().policy_of(identity) {
                 Some((_, policy)) if policy.is_allowed(path) => Ok(()),
-                _ => Err(ApiError::not_allowed()),
+                Some(_) => Err(Refused {
+                    error: ApiError::not_allowed(),
+                    stranger: false,
+                }),
+                None => Err(Refused::stranger(ApiError::not_allowed())),
             }
         }
     }

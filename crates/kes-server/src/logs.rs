@@ -27,6 +27,76 @@ use crate::state::LogLevels;
 /// Events buffered per stream subscriber before it starts losing them.
 const SUBSCRIBER_BUFFER: usize = 4096;
 
+/// The levels of error-log records, as slog numbers them.
+pub mod level {
+    /// Requests refused before their handler ran, and other detail.
+    pub const DEBUG: i32 = -4;
+    /// Normal events.
+    pub const INFO: i32 = 0;
+    /// Something is wrong but the server carries on (refused connections).
+    pub const WARN: i32 = 4;
+    /// A request failed on the server's side.
+    pub const ERROR: i32 = 8;
+}
+
+/// One error-log line in slog's text format, without the newline:
+/// `time=… level=… msg="…" req.path=… req.ip=… req.identity=…`.
+///
+/// Every value is written as slog writes it: bare when it is a plain word, quoted and escaped
+/// otherwise, so that no value (a request path with `%0A`, a message with a quote) can end the
+/// line or forge a field.
+pub fn error_line(time: &str, level: i32, req: Option<ReqInfo<'_>>, message: &str) -> String {
+    let level_name = match level {
+        l if l < level::INFO => "DEBUG",
+        l if l < level::WARN => "INFO",
+        l if l < level::ERROR => "WARN",
+        _ => "ERROR",
+    };
+    let mut text = String::with_capacity(96 + message.len());
+    push_field(&mut text, "time", time);
+    push_field(&mut text, "level", level_name);
+    // The message is always quoted, as before.
+    text.push_str(" msg=");
+    push_quoted(&mut text, message);
+    if let Some((path, identity, ip)) = req {
+        push_field(&mut text, "req.path", path);
+        if let Some(ip) = ip {
+            push_field(&mut text, "req.ip", &ip.to_string());
+        }
+        push_field(&mut text, "req.identity", identity.unwrap_or("<unknown>"));
+    }
+    text
+}
+
+fn push_field(out: &mut String, key: &str, value: &str) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(key);
+    out.push('=');
+    if needs_quoting(value) {
+        push_quoted(out, value);
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// slog's rule: quote the empty string and anything with a space, `=`, `"` or a character that
+/// does not print.
+fn needs_quoting(value: &str) -> bool {
+    value.is_empty()
+        || value
+            .chars()
+            .any(|c| c == '=' || c == '"' || c == '\\' || c.is_whitespace() || c.is_control())
+}
+
+/// A quoted string with quotes, backslashes and control characters escaped (`\n`, `\r`,
+/// `\u{1b}`, …).
+fn push_quoted(out: &mut String, value: &str) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{value:?}");
+}
+
 /// Request attributes of an error-log record: path, identity, client address.
 pub type ReqInfo<'a> = (&'a str, Option<&'a str>, Option<IpAddr>);
 
@@ -224,29 +294,13 @@ impl Logs {
         level >= self.error_level.load(Ordering::Relaxed)
     }
 
-    /// Records one error-log line at `level` (−4 debug, 0 info, 4 warn, 8 error).
+    /// Records one error-log line at `level` (see [`level`]).
     pub fn error(&self, level: i32, req: Option<ReqInfo<'_>>, message: &str) {
         if level < self.error_level.load(Ordering::Relaxed) {
             return;
         }
-        let level_name = match level {
-            l if l < 0 => "DEBUG",
-            l if l < 4 => "INFO",
-            l if l < 8 => "WARN",
-            _ => "ERROR",
-        };
         let now = kes_api::format_time(time::OffsetDateTime::now_utc());
-        let mut text = format!("time={now} level={level_name} msg={message:?}");
-        if let Some((path, identity, ip)) = req {
-            text.push_str(&format!(" req.path={path}"));
-            if let Some(ip) = ip {
-                text.push_str(&format!(" req.ip={ip}"));
-            }
-            text.push_str(&format!(
-                " req.identity={}",
-                identity.unwrap_or("<unknown>")
-            ));
-        }
+        let mut text = error_line(&now, level, req, message);
         if self.error_tx.receiver_count() > 0 {
             let event = kes_api::ErrorEvent {
                 message: text.clone(),
@@ -302,4 +356,48 @@ fn stream_response(
         HeaderValue::from_static("application/x-ndjson"),
     );
     res
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_escape_every_field() {
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let path = "/v1/key/create/a\r\ntime=x level=ERROR msg=\"forged\"\u{1b}[2J b";
+        let line = error_line(
+            "2026-12-03T00:00:00Z",
+            level::ERROR,
+            Some((path, Some("id\nx"), Some(ip))),
+            "bad \"thing\"\n",
+        );
+        assert!(!line.contains(['\n', '\r', '\u{1b}']), "{line}");
+        assert_eq!(
+            line,
+            "time=2026-12-03T00:00:00Z level=ERROR msg=\"bad \\\"thing\\\"\\n\" \
+             req.path=\"/v1/key/create/a\\r\\ntime=x level=ERROR msg=\\\"forged\\\"\\u{1b}[2J b\" \
+             req.ip=10.1.2.3 req.identity=\"id\\nx\""
+        );
+    }
+
+    #[test]
+    fn plain_values_stay_bare() {
+        let line = error_line(
+            "t",
+            level::DEBUG,
+            Some(("/v1/key/create/my-key", None, None)),
+            "http: 403 not authorized",
+        );
+        assert_eq!(
+            line,
+            "time=t level=DEBUG msg=\"http: 403 not authorized\" req.path=/v1/key/create/my-key req.identity=<unknown>"
+        );
+        assert!(
+            error_line("t", level::WARN, Some(("", None, None)), "")
+                .ends_with("req.path=\"\" req.identity=<unknown>")
+        );
+        assert!(error_line("t", level::INFO, None, "m").starts_with("time=t level=INFO "));
+    }
 }

@@ -28,6 +28,49 @@ pub const DEFAULT_EXPIRY_ANY: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_EXPIRY_UNUSED: Duration = Duration::from_secs(30);
 /// Connections served at once unless `limits.max_connections` says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Connections served at once from one client address unless
+/// `limits.max_connections_per_address` says otherwise (at most `max_connections`): a tenth of
+/// the default maximum, far more than a MinIO node keeps open (one per request in flight).
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 1_000;
+/// How long an HTTP/1.1 or HTTP/2 connection may stay idle unless `limits.idle_timeout` says
+/// otherwise: Go's 90 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = crate::timeouts::IDLE_TIMEOUT;
+
+/// How many connections the server serves, from one client address and in all, and how long
+/// an idle connection stays open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more are answered with 503 and closed.
+    pub max: usize,
+    /// Connections served at once from one client address (IP, without the port).
+    pub per_address: usize,
+    /// How long a connection without a request in flight stays open (both protocols).
+    pub idle: Duration,
+}
+
+impl ConnectionLimits {
+    /// The limits of the config file's `limits:` section; what it leaves out has its default:
+    /// [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`] (never more than
+    /// the maximum) and [`DEFAULT_IDLE_TIMEOUT`].
+    pub fn new(max: Option<usize>, per_address: Option<usize>, idle: Option<Duration>) -> Self {
+        let max = max.unwrap_or(DEFAULT_MAX_CONNECTIONS).max(1);
+        ConnectionLimits {
+            max,
+            per_address: per_address
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
+                .clamp(1, max),
+            idle: idle
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_IDLE_TIMEOUT),
+        }
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits::new(None, None, None)
+    }
+}
 /// TLS sessions kept for resumption by session ID, for TLS 1.2 clients without session tickets
 /// (everyone else resumes with a ticket, which needs no server state; Go's server keeps no
 /// session cache at all). rustls allocates the whole cache at start: 4,096 entries ~0.5 MB.
@@ -130,8 +173,8 @@ pub struct Settings {
     pub proxy_identities: Vec<String>,
     /// The header proxies forward certificates in; `None` for the default.
     pub proxy_header: Option<String>,
-    /// Connections served at once.
-    pub max_connections: usize,
+    /// Connection limits.
+    pub connections: ConnectionLimits,
 }
 
 impl Settings {
@@ -153,7 +196,7 @@ impl Settings {
             client_ca: None,
             proxy_identities: Vec::new(),
             proxy_header: None,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -164,7 +207,7 @@ pub struct Prepared {
     pub(crate) policies: Policies,
     pub(crate) tls: rustls::ServerConfig,
     pub(crate) log: LogLevels,
-    pub(crate) max_connections: usize,
+    pub(crate) connections: ConnectionLimits,
 }
 
 impl Prepared {
@@ -252,7 +295,7 @@ pub fn prepare(
         policies,
         tls,
         log: settings.log,
-        max_connections: settings.max_connections,
+        connections: settings.connections,
     })
 }
 

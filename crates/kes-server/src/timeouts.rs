@@ -2,8 +2,9 @@
 //!
 //! The original server keeps an idle keep-alive connection for 90 s (pooling clients such as
 //! MinIO would otherwise pay a new handshake for every burst) and gives a request 5 s for its
-//! header from its first byte. The `h1` module applies them; a connection serving a log stream is
-//! exempt from both while it streams. HTTP/2 connections have their own keep-alive pings.
+//! header from its first byte. `kes_h1` applies them to HTTP/1.1, the server applies the idle
+//! timeout (`limits.idle_timeout`) to HTTP/2 as well; a connection serving a log stream is
+//! exempt while it streams. HTTP/2 keep-alive pings do not count as activity.
 
 use std::time::Duration;
 

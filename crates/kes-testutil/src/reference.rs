@@ -71,19 +71,14 @@ pub fn is_valid_name(s: &str) -> bool {
         && chars.iter().all(|&c| in_alphabet(c))
 }
 
-/// Whether `s` is a valid listing pattern (kes-spec §2.3): "the same rules, except that it may
-/// end in one `*`; the empty pattern and `*` are valid." The `-` rules apply to the pattern as
-/// written, so `demo-*` is valid and `-*` is not.
+/// Whether `s` is a valid listing pattern, as the server has always accepted it (the handlers'
+/// rule, which kes-crypto's `names` now holds): "at most 80 bytes of the name alphabet, except
+/// that it may end in one `*`". Unlike names, the `-` and `_` rules do not apply: `demo-` and
+/// `-*` are valid prefixes.
 pub fn is_valid_pattern(s: &str) -> bool {
-    if s.is_empty() || s == "*" {
-        return true;
-    }
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len();
     s.len() <= MAX_NAME_LEN
-        && s != "_"
-        && chars.first() != Some(&'-')
-        && chars.last() != Some(&'-')
         && chars
             .iter()
             .enumerate()
@@ -176,10 +171,10 @@ mod tests {
 
     #[test]
     fn patterns_follow_the_rule() {
-        let valid = ["", "*", "a", "my-*", "demo-*", "_*", "my-key", "a_"];
-        let invalid = [
-            "_", "-", "-*", "a-", "**", "m*y", "*a", "é*", "a/b", "a *", "a*-",
+        let valid = [
+            "", "*", "a", "my-*", "demo-*", "demo-", "_", "-", "-*", "_*", "my-key", "a_",
         ];
+        let invalid = ["**", "m*y", "*a", "é*", "a/b", "a *", "a*-"];
         assert_rule(is_valid_pattern, &valid, &invalid);
         // The length limit, the star included.
         let longest = format!("{}*", "x".repeat(MAX_NAME_LEN - 1));

@@ -1,18 +1,23 @@
 //! `/v1/identity/*`: describe, list, self-describe, and the runtime assign, forget and delete.
 
 use http::StatusCode;
-use kes_crypto::names::is_valid_name;
+use kes_crypto::names::{is_valid_identity, is_valid_name, is_valid_pattern, list_prefix};
 use time::OffsetDateTime;
 
 use super::{admin_meta, refused};
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply, ok_empty, ok_json};
 
+/// An identity named by a request: what the original refused keeps its message; a name that
+/// is not 64 lower-case hex characters (an upper-case form of a real identity) is refused too,
+/// since no client can ever have it.
 fn identity(identity: &str) -> Result<&str, ApiError> {
-    if is_valid_name(identity) {
-        Ok(identity)
-    } else {
+    if !is_valid_name(identity) {
         Err(ApiError::invalid_identity(identity))
+    } else if !is_valid_identity(identity) {
+        Err(ApiError::not_an_identity(identity))
+    } else {
+        Ok(identity)
     }
 }
 
@@ -44,10 +49,10 @@ pub(super) fn describe(ctx: &Ctx<'_>) -> Reply {
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
     let pattern = ctx.resource;
-    if !super::is_valid_list_pattern(pattern) {
+    if !is_valid_pattern(pattern) {
         return Err(ApiError::invalid_pattern(pattern));
     }
-    let prefix = super::list_prefix(pattern);
+    let prefix = list_prefix(pattern);
     let mut identities: Vec<String> = ctx
         .policies
         .set()

@@ -1,12 +1,13 @@
 //! `/v1/key/*`: create, import, describe, list, delete, generate, encrypt, decrypt, hmac.
 
-use kes_crypto::names::is_valid_name;
+use kes_crypto::names::{is_valid_name, is_valid_pattern, list_prefix};
 use kes_crypto::{HmacKey, KeyType, KeyVersion, SecretKey};
 use kes_keystore::cache::CacheError;
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply, ok_empty, ok_json, ok_secret_json};
+use crate::logs::level;
 
 fn name<'a>(ctx: &Ctx<'a>) -> Result<&'a str, ApiError> {
     if is_valid_name(ctx.resource) {
@@ -22,7 +23,7 @@ async fn key(ctx: &Ctx<'_>, name: &str) -> Result<std::sync::Arc<KeyVersion>, Ap
         CacheError::NotFound => ApiError::key_not_found(),
         other => {
             ctx.server.logs().error(
-                8,
+                level::ERROR,
                 None,
                 &format!("kes: failed to read key '{name}': {other}"),
             );
@@ -43,7 +44,7 @@ async fn store(ctx: &Ctx<'_>, name: &str, version: &KeyVersion) -> Result<(), Ap
             CacheError::Exists => ApiError::key_exists(),
             other => {
                 ctx.server.logs().error(
-                    8,
+                    level::ERROR,
                     None,
                     &format!("kes: failed to create key '{name}': {other}"),
                 );
@@ -107,18 +108,20 @@ pub(super) async fn describe(ctx: &Ctx<'_>) -> Reply {
 
 pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
     let pattern = ctx.resource;
-    if !super::is_valid_list_pattern(pattern) {
+    if !is_valid_pattern(pattern) {
         return Err(ApiError::invalid_pattern(pattern));
     }
     let names = ctx
         .state
         .keys
-        .list(super::list_prefix(pattern))
+        .list(list_prefix(pattern))
         .await
         .map_err(|err| {
-            ctx.server
-                .logs()
-                .error(8, None, &format!("kes: failed to list keys: {err}"));
+            ctx.server.logs().error(
+                level::ERROR,
+                None,
+                &format!("kes: failed to list keys: {err}"),
+            );
             ApiError::list_failed()
         })?;
     Ok(ok_json(kes_api::encode_json(&kes_api::ListKeysResponse {
@@ -133,7 +136,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Reply {
         CacheError::NotFound => ApiError::key_not_found(),
         other => {
             ctx.server.logs().error(
-                8,
+                level::ERROR,
                 None,
                 &format!("kes: failed to delete key '{name}': {other}"),
             );

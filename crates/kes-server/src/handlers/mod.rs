@@ -61,20 +61,3 @@ pub(crate) fn refused(r: Refused) -> ApiError {
         Refused::NoIdentity => ApiError::identity_not_found(),
     }
 }
-
-/// Whether a listing pattern is acceptable: up to 80 characters of the name alphabet with an
-/// optional trailing `*`. Unlike the original this accepts a prefix that ends in `-` (such as
-/// `demo-`), which can only mean "names that start with it".
-pub(crate) fn is_valid_list_pattern(pattern: &str) -> bool {
-    let prefix = list_prefix(pattern);
-    pattern.len() <= 80
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The listing prefix of a pattern: a trailing `*` is dropped (so `my*` and `my` list the
-/// same names, and `*` or the empty pattern list everything).
-pub(crate) fn list_prefix(pattern: &str) -> &str {
-    pattern.strip_suffix('*').unwrap_or(pattern)
-}

@@ -1,6 +1,6 @@
 //! `/v1/policy/*`: describe, read, list, and the runtime write, delete and assign.
 
-use kes_crypto::names::is_valid_name;
+use kes_crypto::names::{is_valid_name, is_valid_pattern, list_prefix};
 use kes_policy::Policy;
 use time::OffsetDateTime;
 
@@ -53,10 +53,10 @@ pub(super) fn read(ctx: &Ctx<'_>) -> Reply {
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
     let pattern = ctx.resource;
-    if !super::is_valid_list_pattern(pattern) {
+    if !is_valid_pattern(pattern) {
         return Err(ApiError::invalid_pattern(pattern));
     }
-    let prefix = super::list_prefix(pattern);
+    let prefix = list_prefix(pattern);
     let names = ctx
         .policies
         .set()
@@ -72,9 +72,24 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Reply {
     )))
 }
 
+/// Refuses a change of the policy the caller is assigned to: an identity allowed to write its
+/// own policy could otherwise grant itself everything (`allow: ["*"]`).
+fn not_own_policy(ctx: &Ctx<'_>, name: &str, action: &str) -> Result<(), ApiError> {
+    let own = ctx
+        .identity
+        .and_then(|id| ctx.policies.set().policy_of(id))
+        .is_some_and(|(assigned, _)| assigned == name);
+    if own {
+        Err(ApiError::own_policy(action))
+    } else {
+        Ok(())
+    }
+}
+
 /// `POST /v1/policy/write/<name>` `{"allow":[…],"deny":[…]}`: creates or replaces a policy.
 pub(super) fn write(ctx: &Ctx<'_>) -> Reply {
     let name = policy_name(ctx)?;
+    not_own_policy(ctx, name, "write")?;
     let req =
         kes_api::decode_policy_write_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
     let policy = Policy::new(req.allow, req.deny);
@@ -87,6 +102,7 @@ pub(super) fn write(ctx: &Ctx<'_>) -> Reply {
 /// `DELETE /v1/policy/delete/<name>`: its identities lose it.
 pub(super) fn delete(ctx: &Ctx<'_>) -> Reply {
     let name = policy_name(ctx)?;
+    not_own_policy(ctx, name, "delete")?;
     ctx.server
         .change_policies(|rt| rt.delete_policy(name))
         .map_err(refused)?;

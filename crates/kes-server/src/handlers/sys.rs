@@ -6,6 +6,7 @@ use kes_keystore::cache::CacheError;
 
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply, full, ok_empty, ok_json};
+use crate::logs::level;
 use crate::metrics::SystemStats;
 use crate::routes::ROUTES;
 
@@ -30,16 +31,18 @@ pub(super) async fn ready(ctx: &Ctx<'_>) -> Reply {
         Err(CacheError::Unreachable(_)) => {
             ctx.server
                 .logs()
-                .error(4, None, "kes: key store is not reachable");
+                .error(level::WARN, None, "kes: key store is not reachable");
             Err(ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "key store is not reachable",
             ))
         }
         Err(err) => {
-            ctx.server
-                .logs()
-                .error(4, None, &format!("kes: key store is unavailable: {err}"));
+            ctx.server.logs().error(
+                level::WARN,
+                None,
+                &format!("kes: key store is unavailable: {err}"),
+            );
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "key store is unavailable",

@@ -213,10 +213,11 @@ fn settings(config: kes_config::Config<KeyStoreConfig>, opts: &Options) -> Setti
         client_ca: config.tls.ca,
         proxy_identities: config.tls.proxy.identities,
         proxy_header: config.tls.proxy.header_cert,
-        max_connections: config
-            .limits
-            .max_connections
-            .unwrap_or(setup::DEFAULT_MAX_CONNECTIONS),
+        connections: setup::ConnectionLimits::new(
+            config.limits.max_connections,
+            config.limits.max_connections_per_address,
+            config.limits.idle_timeout,
+        ),
         admin: config.admin,
     }
 }

@@ -405,7 +405,7 @@ async fn policies_identities_status_api_version() {
     let r = send(
         &admin,
         "GET",
-        &kes.url("/v1/identity/describe/unknown"),
+        &kes.url(&format!("/v1/identity/describe/{}", "e".repeat(64))),
         None,
     )
     .await;
@@ -413,6 +413,30 @@ async fn policies_identities_status_api_version() {
         (r.status, r.message()),
         (404, "identity does not exist".into())
     );
+    // What cannot be an identity is refused (the original answered 404, or for an upper-case
+    // form of the admin's identity, admin: false with a policy lookup).
+    for bad in [
+        "unknown".to_owned(),
+        admin_id.to_uppercase(),
+        admin_id[..63].to_owned(),
+    ] {
+        let r = send(
+            &admin,
+            "GET",
+            &kes.url(&format!("/v1/identity/describe/{bad}")),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.message()),
+            (
+                400,
+                format!(
+                    "identity '{bad}' is invalid: an identity is 64 lower-case hexadecimal characters"
+                )
+            )
+        );
+    }
     let r = send(&admin, "GET", &kes.url("/v1/identity/list/*"), None).await;
     let mut want = vec![app_id.clone(), admin_id.clone()];
     want.sort();

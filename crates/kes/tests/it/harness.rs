@@ -100,6 +100,22 @@ impl Kes {
         Self::spawn(cmd, dir)
     }
 
+    /// Like [`Kes::start`], with the process's open-file limit (soft and hard) set to `fds`
+    /// (by the shell's `ulimit -n`, before `exec`).
+    pub fn start_with_fd_limit(dir: &Path, config: &str, fds: u32) -> Kes {
+        let path = dir.join("config.yml");
+        std::fs::write(&path, config).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {fds} && exec \"$0\" \"$@\""))
+            .arg(kes_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(&path)
+            .args(["--addr", "127.0.0.1:0"]);
+        Self::spawn(cmd, dir).unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
     /// Starts `kes server --dev --addr 127.0.0.1:0`.
     pub fn start_dev(dir: &Path) -> Kes {
         let mut cmd = Command::new(kes_bin());

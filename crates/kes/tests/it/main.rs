@@ -11,6 +11,7 @@
 mod harness;
 
 mod api;
+mod attacks;
 mod auth;
 mod cli;
 mod crash;

@@ -10,6 +10,9 @@ use crate::harness::{
     send_json, start_default, status,
 };
 
+/// An identity no certificate of the test PKI has.
+const UNKNOWN: &str = "a1a2a3a4a5a6a7a8a9a0b1b2b3b4b5b6b7b8b9b0c1c2c3c4c5c6c7c8c9c0d1d2";
+
 fn other_id() -> String {
     identity_of(&pki().join("other.crt"))
 }
@@ -81,7 +84,7 @@ async fn runtime_policies_grant_exactly_their_permissions() {
     );
     let r = assign(&admin, &kes, "ops", "").await;
     assert_eq!((r.status, r.message()), (400, "identity is unknown".into()));
-    let r = assign(&admin, &kes, "nope", "abc").await;
+    let r = assign(&admin, &kes, "nope", UNKNOWN).await;
     assert_eq!(
         (r.status, r.message()),
         (404, "policy does not exist".into())
@@ -99,7 +102,7 @@ async fn runtime_policies_grant_exactly_their_permissions() {
     let r = send(
         &admin,
         "DELETE",
-        &kes.url("/v1/identity/forget/unknown"),
+        &kes.url(&format!("/v1/identity/forget/{UNKNOWN}")),
         None,
     )
     .await;
@@ -174,7 +177,7 @@ async fn runtime_routes_are_authorized_through_policies() {
     let r = send(
         &other,
         "POST",
-        &kes.url("/v1/identity/assign/app/abcdef"),
+        &kes.url(&format!("/v1/identity/assign/app/{UNKNOWN}")),
         None,
     )
     .await;
@@ -182,7 +185,7 @@ async fn runtime_routes_are_authorized_through_policies() {
     let r = send(
         &other,
         "POST",
-        &kes.url("/v1/identity/assign/assigner/abcdef"),
+        &kes.url(&format!("/v1/identity/assign/assigner/{UNKNOWN}")),
         None,
     )
     .await;
