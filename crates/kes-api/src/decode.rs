@@ -470,12 +470,6 @@ fn unescape_base64_text(raw: &str) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

@@ -379,12 +379,6 @@ fn write_go_string<O: Out + ?Sized>(out: &mut O, s: &str) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use kes_testutil::Rng;

@@ -386,12 +386,6 @@ fn rules<'de, D: Deserializer<'de>>(d: D) -> Result<Rules, D::Error> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use crate::{encode_json, encode_json_secret};

@@ -157,7 +157,6 @@ pub fn write(path: &Path, points: &[Point], title: &str) -> Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

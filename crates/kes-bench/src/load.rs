@@ -860,7 +860,6 @@ pub async fn sealed_data_key(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -180,7 +180,6 @@ pub fn threads(pid: u32) -> Result<u64> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -344,7 +344,6 @@ pub fn line(p: &PhaseResult) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::load::Who;

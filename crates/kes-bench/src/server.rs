@@ -320,7 +320,6 @@ fn drain_stderr(pipe: impl std::io::Read, keep: &Mutex<String>, tx: &mpsc::Sende
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -942,12 +942,6 @@ fn legacy_list(body: &[u8], field: &str, endpoint: &str) -> Result<Vec<String>, 
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

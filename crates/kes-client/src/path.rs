@@ -49,12 +49,6 @@ pub(crate) fn list_path(route: &str, prefix: &str) -> Result<String, Error> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

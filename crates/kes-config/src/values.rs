@@ -268,12 +268,6 @@ pub(crate) fn parse_address(text: &str) -> Result<SocketAddr, String> {
 pub(crate) use kes_crypto::names::check_name;
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

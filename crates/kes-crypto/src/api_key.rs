@@ -428,12 +428,6 @@ impl rcgen::SigningKey for Ed25519Signer {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use x509_parser::certificate::X509Certificate;
     use x509_parser::extensions::ParsedExtension;

@@ -94,12 +94,6 @@ fn parse(der: &[u8]) -> Result<X509Certificate<'_>, CertificateError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use std::path::PathBuf;
 

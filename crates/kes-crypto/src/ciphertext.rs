@@ -191,12 +191,6 @@ fn parse_json(input: &[u8]) -> Option<Parts<'static>> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

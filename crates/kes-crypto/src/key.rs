@@ -574,12 +574,6 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), RngError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;

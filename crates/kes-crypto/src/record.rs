@@ -492,12 +492,6 @@ impl fmt::Debug for PbKeyVersion {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;

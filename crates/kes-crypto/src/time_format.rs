@@ -57,12 +57,6 @@ pub fn format_rfc3339_nano(t: OffsetDateTime) -> String {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use time::macros::datetime;
 

@@ -892,7 +892,6 @@ mod tests;
 /// [`serve`] future plus the TLS stream: this guards it against growing unnoticed (rare paths
 /// are boxed for it).
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod size {
     use super::*;
 

@@ -497,12 +497,6 @@ async fn sleep_until(due: Option<Instant>) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use crate::config::{VaultKubernetes, VaultKvVersion};
 

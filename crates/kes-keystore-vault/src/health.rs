@@ -147,12 +147,6 @@ pub(crate) async fn check_all(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use zeroize::Zeroizing;
 

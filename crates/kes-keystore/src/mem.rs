@@ -94,12 +94,6 @@ impl KeyStore for MemKeyStore {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::MemKeyStore;
     use crate::KeyStore;

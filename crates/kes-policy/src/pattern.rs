@@ -102,12 +102,6 @@ fn segment_char_len(s: &[u8], i: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::matches;
 

@@ -104,12 +104,6 @@ impl Kind {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::{Kind, Policy};
     use crate::matches;

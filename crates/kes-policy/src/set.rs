@@ -189,12 +189,6 @@ impl fmt::Display for PolicySetError {
 impl std::error::Error for PolicySetError {}
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::{PolicySet, PolicySetError};
     use crate::Policy;

@@ -15,10 +15,11 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
 use crate::logs::level;
-use crate::policies::Policies;
+use crate::policies::{Access, Policies};
 use crate::routes::{self, Auth, Endpoint, Lookup, ROUTES};
 use crate::server::Server;
 use crate::state::State;
+use crate::telemetry::Telemetry;
 use crate::tls::Peer;
 
 pub use kes_h1::{Body, BodyFuture, RequestBody};
@@ -33,11 +34,15 @@ pub struct CloseConnection;
 /// What a handler returns.
 pub(crate) type Reply = Result<Response<Body>, ApiError>;
 
-/// Everything a handler may look at.
+/// Everything a handler may look at: the request, the configuration snapshot and policies it
+/// is served with, the runtime policy changer and the telemetry; nothing of the listener.
 pub(crate) struct Ctx<'a> {
-    pub server: &'a Server,
     pub state: &'a State,
     pub policies: &'a Policies,
+    /// Runtime policy changes.
+    pub access: &'a Access,
+    /// Logs and metrics.
+    pub telemetry: &'a Telemetry,
     /// The caller's identity, if it presented a usable certificate.
     pub identity: Option<&'a str>,
     /// The percent-decoded rest of the path after the route prefix.
@@ -197,9 +202,9 @@ impl Server {
         };
         let resource = percent_decode_str(resource_raw).decode_utf8_lossy();
 
-        self.metrics.request_started();
+        self.telemetry.metrics.request_started();
         let state = self.state.load();
-        let policies = self.policies.load();
+        let policies = self.access.load();
         let mut ip = remote.ip();
         let forwarded;
         let peer = match state.proxies.forwarded(peer, req.headers()) {
@@ -245,10 +250,13 @@ impl Server {
     ) {
         let status = response.status();
         let elapsed = start.elapsed();
-        self.metrics.request_finished(status.as_u16(), elapsed);
+        self.telemetry
+            .metrics
+            .request_finished(status.as_u16(), elapsed);
         // A subscriber's own stream request is not audited into that stream.
         if endpoint != Endpoint::LogAudit || status != StatusCode::OK {
-            self.logs
+            self.telemetry
+                .logs
                 .audit(path, identity, ip, status.as_u16(), elapsed);
         }
     }
@@ -287,8 +295,8 @@ impl Server {
         if let Err(Refused { error, stranger }) =
             authorize(state, policies, settings.auth, peer, path)
         {
-            if self.logs.error_enabled(level::DEBUG) {
-                self.logs.error(
+            if self.telemetry.logs.error_enabled(level::DEBUG) {
+                self.telemetry.logs.error(
                     level::DEBUG,
                     Some((path, identity, None)),
                     &format!("http: {} {}", error.status().as_u16(), error.message()),
@@ -305,9 +313,9 @@ impl Server {
         match route.endpoint {
             Endpoint::LogAudit | Endpoint::LogError => {
                 return if route.endpoint == Endpoint::LogAudit {
-                    self.logs.audit_stream()
+                    self.telemetry.logs.audit_stream()
                 } else {
-                    self.logs.error_stream()
+                    self.telemetry.logs.error_stream()
                 };
             }
             _ => {}
@@ -320,8 +328,9 @@ impl Server {
                 SecretBuf::new()
             };
             let ctx = Ctx {
-                server: self,
                 state,
+                access: &self.access,
+                telemetry: &self.telemetry,
                 policies,
                 identity,
                 resource,
@@ -341,8 +350,11 @@ impl Server {
             Ok(res) => res,
             Err(err) => {
                 if err.status().is_server_error() {
-                    self.logs
-                        .error(level::ERROR, Some((path, identity, None)), err.message());
+                    self.telemetry.logs.error(
+                        level::ERROR,
+                        Some((path, identity, None)),
+                        err.message(),
+                    );
                 }
                 error_response(&err)
             }
@@ -441,7 +453,6 @@ async fn read_body(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::clean_path;
 

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod server;
 pub mod setup;
 pub mod state;
+pub mod telemetry;
 pub mod timeouts;
 pub mod tls;
 

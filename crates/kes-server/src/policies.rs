@@ -10,8 +10,11 @@
 //! a policy that no longer exists is dropped too.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use kes_policy::{Policy, PolicySet};
+use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 /// Who made a policy or assignment, and when.
@@ -66,6 +69,48 @@ pub enum Refused {
     NoPolicy,
     /// The identity has no policy.
     NoIdentity,
+}
+
+/// Who may do what: the effective policies, read without a lock by every request, and the
+/// runtime overrides they are made from, changed under a lock by the runtime routes.
+pub struct Access {
+    effective: ArcSwap<Policies>,
+    runtime: Mutex<Runtime>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access").finish_non_exhaustive()
+    }
+}
+
+impl Access {
+    /// The config file's policies, no runtime changes yet.
+    pub fn new(base: Policies, admin: String) -> Access {
+        let runtime = Runtime::new(base, admin);
+        Access {
+            effective: ArcSwap::from_pointee(runtime.effective()),
+            runtime: Mutex::new(runtime),
+        }
+    }
+
+    /// The current effective policies.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Policies>> {
+        self.effective.load()
+    }
+
+    /// Applies a runtime change and publishes the new effective policies.
+    pub fn change<T>(&self, change: impl FnOnce(&mut Runtime) -> T) -> T {
+        let mut runtime = self.runtime.lock();
+        let result = change(&mut runtime);
+        self.effective.store(Arc::new(runtime.effective()));
+        result
+    }
+
+    /// Replaces the config file's policies (reload); see [`Runtime::rebase`].
+    pub fn rebase(&self, base: Policies, admin: String) {
+        self.change(|runtime| runtime.rebase(base, admin));
+    }
 }
 
 /// The config file's policies plus the runtime overrides.
@@ -172,7 +217,6 @@ impl Runtime {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

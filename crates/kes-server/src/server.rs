@@ -23,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 use crate::http::{Body, CloseConnection};
 use crate::logs::Logs;
 use crate::logs::level;
-use crate::metrics::Metrics;
-use crate::policies::{Policies, Runtime};
+use crate::policies::{Access, Policies};
 use crate::setup::ConnectionLimits;
 use crate::state::State;
+use crate::telemetry::Telemetry;
 use crate::timeouts::{HEADER_TIMEOUT, WRITE_TIMEOUT};
 use crate::tls::Peer;
 
@@ -53,16 +53,16 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A running KES server's shared parts.
+///
+/// Its parts are apart so that each user sees only its own: a request's handler gets the
+/// configuration snapshot, the policies ([`Access`]) and the [`Telemetry`], never the TLS
+/// configuration, the connection counts or the shutdown switch of the listener.
 pub struct Server {
     pub(crate) state: ArcSwap<State>,
-    pub(crate) policies: ArcSwap<Policies>,
-    pub(crate) runtime: Mutex<Runtime>,
-    pub(crate) tls: ArcSwap<rustls::ServerConfig>,
-    pub(crate) started: Instant,
-    pub(crate) started_at: OffsetDateTime,
-    pub(crate) metrics: Metrics,
-    pub(crate) logs: Logs,
-    pub(crate) shutdown: CancellationToken,
+    pub(crate) access: Access,
+    pub(crate) telemetry: Telemetry,
+    tls: ArcSwap<rustls::ServerConfig>,
+    shutdown: CancellationToken,
     connections: Arc<Mutex<Connections>>,
 }
 
@@ -80,16 +80,11 @@ impl Server {
         tls: rustls::ServerConfig,
         logs: Logs,
     ) -> Arc<Server> {
-        let runtime = Runtime::new(policies, state.admin.to_string());
         Arc::new(Server {
-            policies: ArcSwap::from_pointee(runtime.effective()),
-            runtime: Mutex::new(runtime),
+            access: Access::new(policies, state.admin.to_string()),
             state: ArcSwap::from_pointee(state),
             tls: ArcSwap::from_pointee(tls),
-            started: Instant::now(),
-            started_at: OffsetDateTime::now_utc(),
-            metrics: Metrics::new(),
-            logs,
+            telemetry: Telemetry::new(logs),
             shutdown: CancellationToken::new(),
             connections: Arc::new(Mutex::new(Connections::new(ConnectionLimits::default()))),
         })
@@ -111,7 +106,7 @@ impl Server {
     /// connection limits, the route settings, the keystore and the config file's policies.
     /// Requests in flight finish with the old ones; open connections stay open.
     pub fn reload(&self, prepared: crate::setup::Prepared) {
-        self.logs.set_levels(prepared.log);
+        self.telemetry.logs.set_levels(prepared.log);
         self.update_tls(prepared.tls);
         self.set_connection_limits(prepared.connections);
         self.update_state(prepared.state, prepared.policies);
@@ -121,23 +116,13 @@ impl Server {
     /// flight finish with the old ones. Runtime policy changes are kept unless the new file names
     /// the same policies or identities (see [`crate::policies`]).
     pub fn update_state(&self, state: State, policies: Policies) {
-        let mut runtime = self.runtime.lock();
-        runtime.rebase(policies, state.admin.to_string());
-        self.policies.store(Arc::new(runtime.effective()));
+        self.access.rebase(policies, state.admin.to_string());
         self.state.store(Arc::new(state));
-    }
-
-    /// Applies a runtime policy change and publishes the new effective policies.
-    pub(crate) fn change_policies<T>(&self, change: impl FnOnce(&mut Runtime) -> T) -> T {
-        let mut runtime = self.runtime.lock();
-        let result = change(&mut runtime);
-        self.policies.store(Arc::new(runtime.effective()));
-        result
     }
 
     /// The current policies.
     pub fn policies(&self) -> arc_swap::Guard<Arc<Policies>> {
-        self.policies.load()
+        self.access.load()
     }
 
     /// Sets how many connections are served at once, in all and per client address, and how
@@ -159,12 +144,12 @@ impl Server {
 
     /// When the server started.
     pub fn started_at(&self) -> OffsetDateTime {
-        self.started_at
+        self.telemetry.started_at()
     }
 
     /// The logs (audit and error streams).
     pub fn logs(&self) -> &Logs {
-        &self.logs
+        &self.telemetry.logs
     }
 
     /// Asks the accept loop to stop; open connections get a short grace period.
@@ -203,7 +188,7 @@ impl Server {
                             } else {
                                 String::new()
                             };
-                            self.logs.error(
+                            self.telemetry.logs.error(
                                 level::WARN,
                                 None,
                                 &format!("http: accept error: {err}{more}; retrying in {pause:?}"),
@@ -262,7 +247,7 @@ impl Server {
         let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(err)) => {
-                self.logs.error(
+                self.telemetry.logs.error(
                     level::INFO,
                     None,
                     &format!("http: TLS handshake error from {remote}: {err}"),
@@ -579,8 +564,8 @@ impl Server {
         else {
             return;
         };
-        if self.logs.error_enabled(level::WARN) {
-            self.logs.error(
+        if self.telemetry.logs.error_enabled(level::WARN) {
+            self.telemetry.logs.error(
                 level::WARN,
                 None,
                 &format!("http: {message}: refusing {remote}"),
@@ -644,7 +629,6 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -162,12 +162,6 @@ pub fn mutate_text(rng: &mut Rng, text: &str, other: &str, pieces: &[&str]) -> S
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

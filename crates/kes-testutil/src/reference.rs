@@ -85,8 +85,79 @@ pub fn is_valid_pattern(s: &str) -> bool {
             .all(|(i, &c)| in_alphabet(c) || (c == '*' && i + 1 == n))
 }
 
+/// The fields of one text log line (`key=value key="quoted value" …`), values unescaped, or
+/// `None` when the line is not made of such fields. A quoted value may hold the escapes of
+/// Rust's `{:?}` for strings (`\\` `\"` `\'` `\n` `\r` `\t` `\0` `\u{…}`); a bare value holds no
+/// space, quote or control character. Used to check that no value can add a field or a line.
+pub fn text_log_fields(line: &str) -> Option<Vec<(String, String)>> {
+    let mut fields = Vec::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        if key.is_empty() || key.contains([' ', '"']) {
+            return None;
+        }
+        let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
+            unquote(quoted)?
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            let value = &after[..end];
+            if value.contains('"') || value.chars().any(char::is_control) {
+                return None;
+            }
+            (value.to_owned(), &after[end..])
+        };
+        fields.push((key.to_owned(), value));
+        rest = match after.strip_prefix(' ') {
+            Some(r) if !r.is_empty() => r,
+            Some(_) => return None,
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    Some(fields)
+}
+
+/// Reads a quoted value after its opening quote: the value and what follows the closing quote.
+fn unquote(s: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &s[i + 1..])),
+            '\\' => {
+                let (_, e) = chars.next()?;
+                match e {
+                    '\\' | '"' | '\'' => out.push(e),
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    't' => out.push('\t'),
+                    '0' => out.push('\0'),
+                    'u' => {
+                        if chars.next()?.1 != '{' {
+                            return None;
+                        }
+                        let mut hex = String::new();
+                        loop {
+                            let (_, h) = chars.next()?;
+                            if h == '}' {
+                                break;
+                            }
+                            hex.push(h);
+                        }
+                        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                    }
+                    _ => return None,
+                }
+            }
+            c if c.is_control() => return None,
+            c => out.push(c),
+        }
+    }
+    None
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -179,6 +250,33 @@ mod tests {
         // The length limit, the star included.
         let longest = format!("{}*", "x".repeat(MAX_NAME_LEN - 1));
         assert_rule(is_valid_pattern, &[&longest], &[&format!("x{longest}")]);
+    }
+
+    #[test]
+    fn text_log_lines_split_into_fields() {
+        let fields =
+            text_log_fields(r#"time=t level=INFO msg="a \"b\"\n\u{1b}" req.path=/x"#).unwrap();
+        let want = [
+            ("time", "t"),
+            ("level", "INFO"),
+            ("msg", "a \"b\"\n\u{1b}"),
+            ("req.path", "/x"),
+        ];
+        assert_eq!(fields.len(), want.len());
+        for ((k, v), (wk, wv)) in fields.iter().zip(want) {
+            assert_eq!((k.as_str(), v.as_str()), (wk, wv));
+        }
+        for bad in [
+            "a",
+            "a=\"open",
+            "a=b\nc=d",
+            "a=b  c=d",
+            "a=b ",
+            "=b",
+            "a=\"\\x\"",
+        ] {
+            assert_eq!(text_log_fields(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -149,12 +149,6 @@ fn read_private_key(path: &Path) -> Result<Zeroizing<String>, Failure> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

@@ -250,12 +250,6 @@ fn match_atoms<'a>(atoms: &[Atom], s: &'a str) -> Option<&'a str> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

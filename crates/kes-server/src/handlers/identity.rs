@@ -128,8 +128,8 @@ pub(super) fn assign_to(ctx: &Ctx<'_>, target: &str, policy: &str) -> Reply {
         ));
     }
     let meta = admin_meta(ctx, OffsetDateTime::now_utc());
-    ctx.server
-        .change_policies(|rt| rt.assign(target, policy, meta))
+    ctx.access
+        .change(|rt| rt.assign(target, policy, meta))
         .map_err(refused)?;
     Ok(ok_empty())
 }
@@ -158,8 +158,6 @@ pub(super) fn forget(ctx: &Ctx<'_>) -> Reply {
             "cannot delete system admin",
         ));
     }
-    ctx.server
-        .change_policies(|rt| rt.forget(target))
-        .map_err(refused)?;
+    ctx.access.change(|rt| rt.forget(target)).map_err(refused)?;
     Ok(ok_empty())
 }

@@ -22,7 +22,7 @@ async fn key(ctx: &Ctx<'_>, name: &str) -> Result<std::sync::Arc<KeyVersion>, Ap
     ctx.state.keys.get(name).await.map_err(|err| match err {
         CacheError::NotFound => ApiError::key_not_found(),
         other => {
-            ctx.server.logs().error(
+            ctx.telemetry.logs().error(
                 level::ERROR,
                 None,
                 &format!("kes: failed to read key '{name}': {other}"),
@@ -43,7 +43,7 @@ async fn store(ctx: &Ctx<'_>, name: &str, version: &KeyVersion) -> Result<(), Ap
         .map_err(|err| match err {
             CacheError::Exists => ApiError::key_exists(),
             other => {
-                ctx.server.logs().error(
+                ctx.telemetry.logs().error(
                     level::ERROR,
                     None,
                     &format!("kes: failed to create key '{name}': {other}"),
@@ -117,7 +117,7 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
         .list(list_prefix(pattern))
         .await
         .map_err(|err| {
-            ctx.server.logs().error(
+            ctx.telemetry.logs().error(
                 level::ERROR,
                 None,
                 &format!("kes: failed to list keys: {err}"),
@@ -135,7 +135,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Reply {
     ctx.state.keys.delete(name).await.map_err(|err| match err {
         CacheError::NotFound => ApiError::key_not_found(),
         other => {
-            ctx.server.logs().error(
+            ctx.telemetry.logs().error(
                 level::ERROR,
                 None,
                 &format!("kes: failed to delete key '{name}': {other}"),

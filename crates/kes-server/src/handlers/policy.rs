@@ -94,8 +94,7 @@ pub(super) fn write(ctx: &Ctx<'_>) -> Reply {
         kes_api::decode_policy_write_request(ctx.body).map_err(|_| ApiError::invalid_body())?;
     let policy = Policy::new(req.allow, req.deny);
     let meta = admin_meta(ctx, OffsetDateTime::now_utc());
-    ctx.server
-        .change_policies(|rt| rt.write_policy(name, policy, meta));
+    ctx.access.change(|rt| rt.write_policy(name, policy, meta));
     Ok(ok_empty())
 }
 
@@ -103,8 +102,8 @@ pub(super) fn write(ctx: &Ctx<'_>) -> Reply {
 pub(super) fn delete(ctx: &Ctx<'_>) -> Reply {
     let name = policy_name(ctx)?;
     not_own_policy(ctx, name, "delete")?;
-    ctx.server
-        .change_policies(|rt| rt.delete_policy(name))
+    ctx.access
+        .change(|rt| rt.delete_policy(name))
         .map_err(refused)?;
     Ok(ok_empty())
 }

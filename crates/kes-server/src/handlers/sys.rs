@@ -29,7 +29,7 @@ pub(super) async fn ready(ctx: &Ctx<'_>) -> Reply {
     match ctx.state.keys.status().await {
         Ok(_) => Ok(ok_empty()),
         Err(CacheError::Unreachable(_)) => {
-            ctx.server
+            ctx.telemetry
                 .logs()
                 .error(level::WARN, None, "kes: key store is not reachable");
             Err(ApiError::new(
@@ -38,7 +38,7 @@ pub(super) async fn ready(ctx: &Ctx<'_>) -> Reply {
             ))
         }
         Err(err) => {
-            ctx.server.logs().error(
+            ctx.telemetry.logs().error(
                 level::WARN,
                 None,
                 &format!("kes: key store is unavailable: {err}"),
@@ -52,7 +52,7 @@ pub(super) async fn ready(ctx: &Ctx<'_>) -> Reply {
 }
 
 pub(super) async fn status(ctx: &Ctx<'_>) -> Reply {
-    let stats = SystemStats::read(ctx.server.started.elapsed());
+    let stats = SystemStats::read(ctx.telemetry.uptime());
     let store = ctx.state.keys.status().await;
     let (latency, unreachable) = match store {
         Ok(latency) => (
@@ -69,7 +69,7 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> Reply {
         version: VERSION.to_owned(),
         os: std::env::consts::OS.to_owned(),
         arch: go_arch().to_owned(),
-        uptime: ctx.server.started.elapsed().as_secs(),
+        uptime: ctx.telemetry.uptime().as_secs(),
         num_cpu: u32::try_from(stats.num_cpu).unwrap_or(u32::MAX),
         num_cpu_used: u32::try_from(stats.num_cpu_used).unwrap_or(u32::MAX),
         mem_heap_used: stats.heap_used,
@@ -93,11 +93,11 @@ fn go_arch() -> &'static str {
 }
 
 pub(super) fn metrics(ctx: &Ctx<'_>) -> Reply {
-    let stats = SystemStats::read(ctx.server.started.elapsed());
+    let stats = SystemStats::read(ctx.telemetry.uptime());
     let text = ctx
-        .server
-        .metrics
-        .render(&stats, ctx.server.logs().counters());
+        .telemetry
+        .metrics()
+        .render(&stats, ctx.telemetry.logs().counters());
     let mut res = Response::new(full(text));
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -246,12 +246,6 @@ fn dashboard(endpoint: &str, rate: Duration, m: &Metrics, previous: Option<&Metr
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

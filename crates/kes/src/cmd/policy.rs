@@ -262,12 +262,6 @@ pub(super) fn print_json<T: Serialize>(value: &T, pretty: bool) -> Result<(), Fa
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 
