@@ -6,23 +6,25 @@
 //! response bodies.
 #![deny(unsafe_code)]
 
-pub mod error;
+// What the program uses: the server, its setup, process hardening, the logs' format and levels,
+// and the TLS proxy and peer types the fuzz targets drive. The rest is the server's own.
+mod error;
 mod handlers;
-pub mod http;
+mod http;
 pub mod logs;
-pub mod metrics;
-pub mod policies;
+mod metrics;
+mod policies;
 pub mod process;
 pub mod proxy;
-pub mod routes;
+mod routes;
 pub mod server;
 pub mod setup;
-pub mod state;
-pub mod telemetry;
-pub mod timeouts;
+mod state;
+mod telemetry;
+mod timeouts;
 pub mod tls;
 
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 pub use server::Server;
 pub use setup::{Prepared, Settings, SetupError};
 

@@ -188,19 +188,20 @@ pub struct Logs {
     output: Arc<Output>,
     audit_level: AtomicI32,
     error_level: AtomicI32,
-    dropped_output: AtomicU64,
     counters: Arc<StreamCounters>,
 }
 
 /// How many events were delivered to log stream subscribers and how many were lost.
 #[derive(Debug, Default)]
-pub struct StreamCounters {
+pub(crate) struct StreamCounters {
     /// Audit events written to subscribers.
     pub audit_events: AtomicU64,
     /// Error events written to subscribers.
     pub error_events: AtomicU64,
     /// Events a slow subscriber lost.
     pub dropped: AtomicU64,
+    /// Lines dropped because stdout or stderr could not keep up.
+    pub dropped_output: AtomicU64,
 }
 
 impl std::fmt::Debug for Logs {
@@ -211,7 +212,7 @@ impl std::fmt::Debug for Logs {
 
 impl Logs {
     /// Starts the output writer thread.
-    pub fn new(levels: LogLevels) -> Logs {
+    pub(crate) fn new(levels: LogLevels) -> Logs {
         let output = Arc::new(Output::default());
         let writer = output.clone();
         let spawned = std::thread::Builder::new()
@@ -226,26 +227,21 @@ impl Logs {
             output,
             audit_level: AtomicI32::new(levels.audit),
             error_level: AtomicI32::new(levels.error),
-            dropped_output: AtomicU64::new(0),
             counters: Arc::new(StreamCounters::default()),
         }
     }
 
     /// Applies new levels (on reload).
-    pub fn set_levels(&self, levels: LogLevels) {
+    pub(crate) fn set_levels(&self, levels: LogLevels) {
         self.audit_level.store(levels.audit, Ordering::Relaxed);
         self.error_level.store(levels.error, Ordering::Relaxed);
     }
 
     /// Delivery counters.
-    pub fn counters(&self) -> &StreamCounters {
+    pub(crate) fn counters(&self) -> &StreamCounters {
         &self.counters
     }
 
-    /// Lines dropped because stdout/stderr could not keep up.
-    pub fn dropped_output(&self) -> u64 {
-        self.dropped_output.load(Ordering::Relaxed)
-    }
 
     /// Writes what is buffered now (at shutdown).
     pub fn flush(&self) {
@@ -254,12 +250,12 @@ impl Logs {
 
     fn emit(&self, line: Line) {
         if !self.output.push(line) {
-            self.dropped_output.fetch_add(1, Ordering::Relaxed);
+            self.counters.dropped_output.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Records one audit event (spec §9.1 schema) for a finished request.
-    pub fn audit(
+    pub(crate) fn audit(
         &self,
         path: &str,
         identity: Option<&str>,
@@ -290,12 +286,12 @@ impl Logs {
     }
 
     /// Whether error-log records of `level` are written (to skip formatting them otherwise).
-    pub fn error_enabled(&self, level: i32) -> bool {
+    pub(crate) fn error_enabled(&self, level: i32) -> bool {
         level >= self.error_level.load(Ordering::Relaxed)
     }
 
     /// Records one error-log line at `level` (see [`level`]).
-    pub fn error(&self, level: i32, req: Option<ReqInfo<'_>>, message: &str) {
+    pub(crate) fn error(&self, level: i32, req: Option<ReqInfo<'_>>, message: &str) {
         if level < self.error_level.load(Ordering::Relaxed) {
             return;
         }
@@ -314,12 +310,12 @@ impl Logs {
     }
 
     /// The streaming reply of `/v1/log/audit`.
-    pub fn audit_stream(&self) -> Response<Body> {
+    pub(crate) fn audit_stream(&self) -> Response<Body> {
         stream_response(self.audit_tx.subscribe(), self.counters.clone(), true)
     }
 
     /// The streaming reply of `/v1/log/error`.
-    pub fn error_stream(&self) -> Response<Body> {
+    pub(crate) fn error_stream(&self) -> Response<Body> {
         stream_response(self.error_tx.subscribe(), self.counters.clone(), false)
     }
 }

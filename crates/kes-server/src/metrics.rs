@@ -152,6 +152,21 @@ impl Metrics {
             "kes_log_error_events {}",
             logs.error_events.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP kes_log_dropped_events Number of log events lost: by log stream subscribers that fell behind, or because stdout and stderr could not keep up."
+        );
+        let _ = writeln!(out, "# TYPE kes_log_dropped_events counter");
+        let _ = writeln!(
+            out,
+            "kes_log_dropped_events{{target=\"subscriber\"}} {}",
+            logs.dropped.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "kes_log_dropped_events{{target=\"output\"}} {}",
+            logs.dropped_output.load(Ordering::Relaxed)
+        );
         gauge(
             &mut out,
             "kes_system_mem_heap_objects",
@@ -265,10 +280,12 @@ mod tests {
         m.request_finished(200, Duration::from_millis(3));
         m.request_started();
         m.request_finished(404, Duration::from_millis(70));
-        let text = m.render(
-            &SystemStats::read(Duration::from_secs(1)),
-            &StreamCounters::default(),
-        );
+        let logs = StreamCounters::default();
+        logs.dropped.store(3, Ordering::Relaxed);
+        logs.dropped_output.store(5, Ordering::Relaxed);
+        let text = m.render(&SystemStats::read(Duration::from_secs(1)), &logs);
+        assert!(text.contains("kes_log_dropped_events{target=\"subscriber\"} 3\n"));
+        assert!(text.contains("kes_log_dropped_events{target=\"output\"} 5\n"));
         assert!(text.contains("kes_http_request_success{code=\"200\"} 1\n"));
         assert!(text.contains("kes_http_request_error{code=\"404\"} 1\n"));
         assert!(!text.contains("kes_http_request_failure"));

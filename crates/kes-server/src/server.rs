@@ -74,7 +74,7 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// A server with an initial state and TLS configuration.
-    pub fn new(
+    fn new(
         state: State,
         policies: Policies,
         tls: rustls::ServerConfig,
@@ -115,31 +115,21 @@ impl Server {
     /// Replaces the configuration snapshot and the config file's policies (reload); requests in
     /// flight finish with the old ones. Runtime policy changes are kept unless the new file names
     /// the same policies or identities (see [`crate::policies`]).
-    pub fn update_state(&self, state: State, policies: Policies) {
+    fn update_state(&self, state: State, policies: Policies) {
         self.access.rebase(policies, state.admin.to_string());
         self.state.store(Arc::new(state));
-    }
-
-    /// The current policies.
-    pub fn policies(&self) -> arc_swap::Guard<Arc<Policies>> {
-        self.access.load()
     }
 
     /// Sets how many connections are served at once, in all and per client address, and how
     /// long idle ones stay open; connections above a limit are answered with 503 and closed.
     /// Open connections keep the idle timeout they started with.
-    pub fn set_connection_limits(&self, limits: ConnectionLimits) {
+    fn set_connection_limits(&self, limits: ConnectionLimits) {
         self.connections.lock().limits = limits;
     }
 
     /// Replaces the TLS configuration for new connections.
-    pub fn update_tls(&self, tls: rustls::ServerConfig) {
+    fn update_tls(&self, tls: rustls::ServerConfig) {
         self.tls.store(Arc::new(tls));
-    }
-
-    /// The current snapshot.
-    pub fn state(&self) -> arc_swap::Guard<Arc<State>> {
-        self.state.load()
     }
 
     /// When the server started.

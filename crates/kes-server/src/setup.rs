@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::policies::{Meta, Policies};
 use crate::proxy::{Proxies, ProxyError};
-use crate::state::{LogLevels, State};
+pub use crate::state::LogLevels;
+use crate::state::State;
 use crate::tls::{self, CertifiedKey, ClientAuth, TlsError};
 
 /// Default cache expiry of any key (spec §13: the documented defaults, not the original's bug).

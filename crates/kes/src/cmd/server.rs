@@ -12,8 +12,7 @@ use kes_keystore::cache::CacheConfig;
 use kes_keystore::{KeyStore, MemKeyStore, OpenMode};
 use kes_server::Server;
 use kes_server::process::{Hardening, Mlock};
-use kes_server::setup::{self, Certificate, PolicyEntry, RouteOverride, Settings};
-use kes_server::state::LogLevels;
+use kes_server::setup::{self, Certificate, LogLevels, PolicyEntry, RouteOverride, Settings};
 use rustls::server::ServerSessionMemoryCache;
 use time::OffsetDateTime;
 
