@@ -40,7 +40,6 @@ use crate::requests::{
 /// route's generic message (`invalid request body`, or `invalid import key request body`
 /// for import); the variants exist for logs and tests. No variant carries field values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum DecodeError {
     /// The body is empty or whitespace only.
     Empty,

@@ -9,7 +9,6 @@ use std::error::Error as StdError;
 /// included). Every other server error is [`Error::Api`]. No variant ever holds secret
 /// material (keys, plaintexts, API keys).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// 400 `key already exists` (or the pre-v0.18 `key does already exist`): create or
     /// import of a name that is taken.
@@ -131,7 +130,6 @@ pub enum Error {
 /// Why a TLS connection failed, from the TLS library's error value (never from its text,
 /// except where the HTTP/2 stack passes on only the text: see [`Error::Tls`]'s sources).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum TlsFailure {
     /// The server's certificate is not signed by a CA the client trusts.
     #[error("the server's certificate is signed by an unknown authority")]

@@ -48,7 +48,6 @@ const CLIENT_CERT_VALIDITY: time::Duration = time::Duration::days(90);
 /// The texts are those of kms-go's `ParseAPIKey` without its `kes: ` prefix (the original CLI
 /// prints e.g. `kes: invalid API key: invalid length`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ApiKeyError {
     /// The part after the optional `kes:v1:` prefix is not padded standard base64.
     #[error("invalid API key: invalid base64 encoding")]
@@ -63,7 +62,6 @@ pub enum ApiKeyError {
 
 /// Why a private key cannot be turned into an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum PrivateKeyError {
     /// The text contains no `PRIVATE KEY` PEM block.
     #[error("no PRIVATE KEY PEM block found")]

@@ -8,7 +8,6 @@ use crate::error::RngError;
 
 /// A certificate could not be read or generated.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CertificateError {
     /// The bytes are not one DER-encoded X.509 certificate (or carry trailing data).
     #[error("x509: malformed certificate")]

@@ -26,7 +26,6 @@ pub struct InvalidKeyLength {
 
 /// Sealing a plaintext failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum EncryptError {
     /// The random IV and nonce could not be drawn.
     #[error(transparent)]
@@ -73,7 +72,6 @@ pub struct HmacUnsupported;
 /// Servers answer every parse error with 502 `failed to read key` (spec §2.2); the variants
 /// exist for the error log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum RecordError {
     /// The record is valid JSON (so it is read as a legacy record) but not a legacy key object:
     /// not an object, a field of the wrong type, or a `bytes` field that is not base64.

@@ -29,7 +29,6 @@ use crate::pem::{self, PemBlock};
 ///
 /// The `Display` texts are Go's error messages where Go has one.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum LegacyPemError {
     /// The text contains no PEM block.
     #[error("x509: no PEM block found")]

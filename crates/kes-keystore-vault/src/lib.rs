@@ -70,7 +70,6 @@ const MIN_REDACT: usize = 6;
 
 /// Options of [`VaultKeyStore::connect_with`].
 #[derive(Clone, Default)]
-#[non_exhaustive]
 pub struct ConnectOptions {
     /// Use this Vault token instead of the configured login method. The token is renewed while
     /// Vault allows it, and never replaced.

@@ -119,14 +119,16 @@ async fn conformance_kv_v1_v2_transit_token_approle() {
                 };
                 let label = format!("{version:?} {}", cfg.prefix);
                 let store = VaultKeyStore::connect_with(&cfg, options).await.unwrap();
-                let mut opts = ConformanceOptions::default();
-                opts.binary_values = false;
-                // More than the original's 1,024-entry list page on one store; fewer elsewhere
-                // to keep the run short on two cores.
-                opts.many_keys = if version == VaultKvVersion::V2 && !transit && !use_approle {
-                    1_100
-                } else {
-                    150
+                let opts = ConformanceOptions {
+                    binary_values: false,
+                    // More than the original's 1,024-entry list page on one store; fewer
+                    // elsewhere to keep the run short on two cores.
+                    many_keys: if version == VaultKvVersion::V2 && !transit && !use_approle {
+                        1_100
+                    } else {
+                        150
+                    },
+                    ..ConformanceOptions::default()
                 };
                 suites.spawn(async move {
                     let t = Instant::now();

@@ -259,7 +259,6 @@ impl<T: Send + Sync + 'static> fmt::Debug for KeyCache<T> {
 /// Why a [`KeyCache`] operation failed. Cloneable, because the callers sharing one read of
 /// the store all receive its error.
 #[derive(Clone, Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CacheError {
     /// The key does not exist in the store.
     #[error("key does not exist")]

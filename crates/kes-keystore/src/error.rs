@@ -8,7 +8,6 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// No variant ever carries a stored value: backends put the operation and the key name into
 /// their errors, never the bytes they read or were asked to write.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The named key does not exist: returned by `get`, and by `delete` in stores that
     /// report deleting a missing key.

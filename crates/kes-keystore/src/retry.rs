@@ -22,7 +22,6 @@ use tokio::time::Instant;
 
 /// How often, and how patiently, a failed call to a backend is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RetryPolicy {
     /// How many times the whole list of endpoints is tried (at least once, even if 0).
     pub rounds: u32,

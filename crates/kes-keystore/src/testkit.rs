@@ -30,7 +30,6 @@ use crate::{Error, KeyStore};
 
 /// What [`run_conformance_with`] exercises.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct ConformanceOptions {
     /// How many keys the listing-completeness check creates (default 2,000: more than the
     /// original's 1,024-entry page).

@@ -150,7 +150,6 @@ impl PolicySet {
 
 /// Why a [`PolicySet`] cannot be built or changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum PolicySetError {
     /// An identity is listed under `policy` but already belongs to another policy.
     AlreadyAssigned {

@@ -22,7 +22,6 @@ use zeroize::Zeroizing;
 
 /// A failure to build the TLS configuration; the text is shown at startup or on reload.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum TlsError {
     /// A certificate or key file could not be read.
     #[error("failed to read '{path}': {source}")]

@@ -47,7 +47,6 @@ enum Atom {
 
 /// Why a pattern is invalid (Go's `filepath.ErrBadPattern`, with the reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum PatternError {
     /// The pattern ends with a `\` that escapes nothing.
     TrailingEscape,
