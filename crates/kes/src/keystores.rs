@@ -23,6 +23,8 @@ pub static BACKENDS: &[Backend<KeyStoreConfig>] = &[
     },
     #[cfg(feature = "vault")]
     kes_keystore_vault::BACKEND,
+    #[cfg(feature = "fortanix")]
+    kes_keystore_fortanix::BACKEND,
 ];
 
 /// Reads a config file with the backends of this build.
@@ -65,6 +67,8 @@ mod tests {
         assert!(sections.contains(&"fs"));
         #[cfg(feature = "vault")]
         assert!(sections.contains(&"vault"));
+        #[cfg(feature = "fortanix")]
+        assert!(sections.contains(&"fortanix.sdkms"));
         for section in &sections {
             assert!(
                 *section == "fs"

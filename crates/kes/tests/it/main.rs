@@ -14,6 +14,7 @@ mod api;
 mod auth;
 mod cli;
 mod crash;
+mod enterprise;
 mod faults;
 mod limits;
 mod logs;
