@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub mod fortanix;
+pub mod gemalto;
 
 /// A request as the handler sees it.
 #[derive(Debug, Clone)]

@@ -25,6 +25,8 @@ pub static BACKENDS: &[Backend<KeyStoreConfig>] = &[
     kes_keystore_vault::BACKEND,
     #[cfg(feature = "fortanix")]
     kes_keystore_fortanix::BACKEND,
+    #[cfg(feature = "gemalto")]
+    kes_keystore_gemalto::BACKEND,
 ];
 
 /// Reads a config file with the backends of this build.
@@ -69,6 +71,8 @@ mod tests {
         assert!(sections.contains(&"vault"));
         #[cfg(feature = "fortanix")]
         assert!(sections.contains(&"fortanix.sdkms"));
+        #[cfg(feature = "gemalto")]
+        assert!(sections.contains(&"gemalto.keysecure"));
         for section in &sections {
             assert!(
                 *section == "fs"

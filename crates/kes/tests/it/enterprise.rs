@@ -88,6 +88,53 @@ impl Vendor for Fortanix {
     }
 }
 
+struct Gemalto(kes_fakes::gemalto::FakeCipherTrust);
+
+impl Vendor for Gemalto {
+    const NAME: &'static str = "gemalto";
+
+    async fn start() -> Self {
+        Self(kes_fakes::gemalto::FakeCipherTrust::start().await)
+    }
+
+    fn section(&self, credential: Option<&str>) -> String {
+        format!(
+            "  gemalto:\n    keysecure:\n      endpoint: {}\n      credentials:\n        token: {}\n        domain: {}\n      tls:\n        ca: {}\n",
+            self.0.url(),
+            credential.unwrap_or(kes_fakes::gemalto::REFRESH_TOKEN),
+            kes_fakes::gemalto::DOMAIN,
+            kes_fakes::ca_file().display()
+        )
+    }
+
+    fn server(&mut self) -> &mut FakeServer {
+        &mut self.0.server
+    }
+
+    fn stored(&self, name: &str) -> Option<Vec<u8>> {
+        let state = self.0.state();
+        let (data_type, material, _) = state.secrets.get(name)?;
+        assert_eq!(data_type, "seed");
+        Some(material.as_bytes().to_vec())
+    }
+
+    fn set_token_lifetime(&self, lifetime: Duration) {
+        self.0.state().token_lifetime = lifetime;
+    }
+
+    fn logins(&self) -> usize {
+        self.0.state().logins
+    }
+
+    fn expired_token_refusals(&self) -> usize {
+        self.0.state().expired_token_refusals
+    }
+
+    fn list_requests(&self) -> usize {
+        self.0.state().list_requests
+    }
+}
+
 /// A server config for the committed PKI with `keystore` (lines under `keystore:`).
 fn server_config(keystore: &str, extra: &str) -> String {
     let pki = pki();
@@ -158,7 +205,7 @@ async fn a_server_on<V: Vendor>() {
 
     let logins = vendor.logins();
     let started = Instant::now();
-    let n = 320;
+    let n = 620;
     for i in 0..n {
         let r = send(
             &admin,
@@ -173,7 +220,7 @@ async fn a_server_on<V: Vendor>() {
             "create k-{i:04}: {}",
             String::from_utf8_lossy(&r.body)
         );
-        tokio::time::sleep(Duration::from_millis(12)).await;
+        tokio::time::sleep(Duration::from_millis(7)).await;
     }
     assert!(
         started.elapsed() > Duration::from_secs(4),
@@ -409,4 +456,28 @@ async fn fortanix_wrong_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fortanix_migrate() {
     migrate_through::<Fortanix>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemalto_server() {
+    a_server_on::<Gemalto>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemalto_down_and_back() {
+    down_and_back::<Gemalto>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemalto_wrong_credentials() {
+    wrong_credentials::<Gemalto>(
+        "not-the-refresh-token",
+        "the refresh token (credentials.token) or its domain was refused",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemalto_migrate() {
+    migrate_through::<Gemalto>().await;
 }
