@@ -446,7 +446,8 @@ mod tests {
 
     #[test]
     fn endpoints_are_checked() {
-        assert_eq!(base_url(" https://h:443/ ").unwrap(), "https://h:443");
+        assert_eq!(base_url(" https://h:443/ ").unwrap(), "https://h");
+        assert_eq!(base_url("https://h:8443/").unwrap(), "https://h:8443");
         assert_eq!(base_url("https://h/api/").unwrap(), "https://h/api");
         for bad in ["h:443", "ftp://h", "https://u:pw@h", "https://h/?x=1", ""] {
             assert!(base_url(bad).is_err(), "{bad}");
