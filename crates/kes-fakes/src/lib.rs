@@ -26,6 +26,9 @@ use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub mod fortanix;
+pub mod gemalto;
+
 /// A request as the handler sees it.
 #[derive(Debug, Clone)]
 pub struct Request {

@@ -23,6 +23,10 @@ pub static BACKENDS: &[Backend<KeyStoreConfig>] = &[
     },
     #[cfg(feature = "vault")]
     kes_keystore_vault::BACKEND,
+    #[cfg(feature = "fortanix")]
+    kes_keystore_fortanix::BACKEND,
+    #[cfg(feature = "gemalto")]
+    kes_keystore_gemalto::BACKEND,
 ];
 
 /// Reads a config file with the backends of this build.
@@ -65,6 +69,10 @@ mod tests {
         assert!(sections.contains(&"fs"));
         #[cfg(feature = "vault")]
         assert!(sections.contains(&"vault"));
+        #[cfg(feature = "fortanix")]
+        assert!(sections.contains(&"fortanix.sdkms"));
+        #[cfg(feature = "gemalto")]
+        assert!(sections.contains(&"gemalto.keysecure"));
         for section in &sections {
             assert!(
                 *section == "fs"

@@ -15,6 +15,7 @@ mod attacks;
 mod auth;
 mod cli;
 mod crash;
+mod enterprise;
 mod faults;
 mod limits;
 mod logs;

@@ -21,10 +21,10 @@ use crate::vault::{approle_section, prepare, vault_config};
 
 /// What one run of `kes migrate` did.
 #[derive(Debug)]
-struct Out {
-    status: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) status: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `kes migrate <args>` in `dir` with an empty environment plus `env` (at most 60 s).
@@ -67,12 +67,12 @@ fn migrate_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     }
 }
 
-fn migrate(dir: &Path, args: &[&str]) -> Out {
+pub(crate) fn migrate(dir: &Path, args: &[&str]) -> Out {
     migrate_env(dir, args, &[])
 }
 
 /// Every file of a directory (temporary files too) and its bytes; empty if it does not exist.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return BTreeMap::new();
     };
