@@ -168,6 +168,7 @@ wire_bodies!(
     crate::StatusResponse,
     crate::ApiRoute,
     crate::DescribeKeyResponse,
+    crate::RotateKeyResponse,
     crate::ListKeysResponse,
     crate::DescribePolicyResponse,
     crate::ReadPolicyResponse,

@@ -66,7 +66,8 @@ pub use requests::{
 pub use responses::{
     ApiRoute, DecryptResponse, DescribeIdentityResponse, DescribeKeyResponse,
     DescribePolicyResponse, EncryptResponse, ErrorResponse, GenerateResponse, HmacResponse,
-    ListIdentitiesResponse, ListKeysResponse, ListPoliciesResponse, ReadPolicyResponse, Rule,
-    Rules, SelfDescribeResponse, StatusResponse, VersionResponse, algorithm, pattern_map,
+    KeyVersionInfo, ListIdentitiesResponse, ListKeysResponse, ListPoliciesResponse,
+    ReadPolicyResponse, RotateKeyResponse, Rule, Rules, SelfDescribeResponse, StatusResponse,
+    VersionResponse, algorithm, pattern_map,
 };
 pub use timestamp::{ParseTimeError, format_time, parse_time, rfc3339nano, zero_time};

@@ -32,6 +32,10 @@ pub const KEY_ENCRYPT: &str = "/v1/key/encrypt/";
 pub const KEY_DECRYPT: &str = "/v1/key/decrypt/";
 /// `PUT|POST /v1/key/hmac/<name>`.
 pub const KEY_HMAC: &str = "/v1/key/hmac/";
+/// `PUT|POST /v1/key/rotate/<name>`: adds a new version (random, or the body's imported key).
+pub const KEY_ROTATE: &str = "/v1/key/rotate/";
+/// `DELETE /v1/key/version/delete/<name>/<version>`: removes an old version.
+pub const KEY_VERSION_DELETE: &str = "/v1/key/version/delete/";
 
 /// `GET /v1/policy/describe/<name>`.
 pub const POLICY_DESCRIBE: &str = "/v1/policy/describe/";

@@ -104,6 +104,36 @@ pub struct DescribeKeyResponse {
     /// Identity that created the key; omitted when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// The newest version (`v3`), which encrypts; omitted for a key that was never rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Every kept version, newest first (no key material); omitted for a key that was never
+    /// rotated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<KeyVersionInfo>,
+}
+
+/// One version of a key in [`DescribeKeyResponse::versions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVersionInfo {
+    /// `v1`, `v2`, …
+    pub version: String,
+    /// [`algorithm::AES256`] or [`algorithm::CHACHA20`].
+    pub algorithm: String,
+    /// When the version was made.
+    #[serde(with = "rfc3339nano")]
+    pub created_at: OffsetDateTime,
+    /// Who made it; omitted when unknown.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created_by: Option<String>,
+}
+
+/// `PUT|POST /v1/key/rotate/<name>`: the version the rotation added.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RotateKeyResponse {
+    /// `v2`, `v3`, …
+    pub version: String,
 }
 
 /// `GET /v1/key/list/<prefix>`: `{"names": […], "continue_at": "…"}`.
@@ -305,7 +335,7 @@ macro_rules! zero_time_default {
 }
 
 zero_time_default! {
-    DescribeKeyResponse { name, algorithm, created_by },
+    DescribeKeyResponse { name, algorithm, created_by, version, versions },
     DescribePolicyResponse { name, created_by },
     ReadPolicyResponse { name, allow, deny, created_by },
     DescribeIdentityResponse { admin, policy, created_by },
@@ -462,10 +492,29 @@ mod tests {
                 algorithm: "AES256".into(),
                 created_at: T0,
                 created_by: Some(ID.into()),
+                version: None,
+                versions: Vec::new(),
             },
             &format!(
                 r#"{{"name":"k","algorithm":"AES256","created_at":"2024-01-12T10:39:20.886816Z","created_by":"{ID}"}}"#
             ),
+        );
+        // A rotated key lists its versions.
+        round_trip(
+            &DescribeKeyResponse {
+                name: "k".into(),
+                algorithm: "AES256".into(),
+                created_at: T0,
+                created_by: None,
+                version: Some("v2".into()),
+                versions: vec![KeyVersionInfo {
+                    version: "v2".into(),
+                    algorithm: "AES256".into(),
+                    created_at: T0,
+                    created_by: None,
+                }],
+            },
+            r#"{"name":"k","algorithm":"AES256","created_at":"2024-01-12T10:39:20.886816Z","version":"v2","versions":[{"version":"v2","algorithm":"AES256","created_at":"2024-01-12T10:39:20.886816Z"}]}"#,
         );
         round_trip(
             &DescribeKeyResponse {

@@ -56,6 +56,8 @@ pub enum Endpoint {
     KeyEncrypt,
     KeyDecrypt,
     KeyHmac,
+    KeyRotate,
+    KeyVersionDelete,
     PolicyDescribe,
     PolicyRead,
     PolicyList,
@@ -156,6 +158,16 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(paths::LOG_ERROR, Get, 0, Duration::ZERO, Policy, LogError),
     route!(paths::LOG_AUDIT, Get, 0, Duration::ZERO, Policy, LogAudit),
+    // Key versions and rotation (never in the original).
+    route!(paths::KEY_ROTATE, Put, MB, S15, Policy, KeyRotate),
+    route!(
+        paths::KEY_VERSION_DELETE,
+        Delete,
+        0,
+        S15,
+        Policy,
+        KeyVersionDelete
+    ),
     // Runtime policy and identity administration (spec §3.1), dropped by the final original.
     route!(paths::POLICY_WRITE, Post, MB, S15, Policy, PolicyWrite),
     route!(paths::POLICY_DELETE, Delete, 0, S15, Policy, PolicyDelete),

@@ -42,6 +42,7 @@ pub mod legacy_pem;
 pub mod names;
 pub mod pem;
 mod record;
+mod ring;
 mod time_format;
 
 pub use api_key::{
@@ -57,6 +58,7 @@ pub use error::{
 };
 pub use key::{HmacKey, HmacKeyRef, KeyType, Plaintext, SecretKey, SecretKeyRef, random_data_key};
 pub use record::KeyVersion;
+pub use ring::{KeyRing, MAX_VERSIONS, RingError, parse_version_name, version_name};
 pub use time_format::format_rfc3339_nano;
 
 #[cfg(test)]

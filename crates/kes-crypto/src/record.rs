@@ -183,7 +183,15 @@ impl KeyVersion {
         let raw = gojson::decode_go_base64(stored).ok_or(RecordError::InvalidBase64)?;
         let record =
             PbKeyVersion::decode(raw.as_slice()).map_err(|_| RecordError::InvalidProtobuf)?;
+        Self::from_pb(&record, true)
+    }
 
+    /// A record from its protobuf message. Without `require_hmac`, a message without HMAC key
+    /// gives a record without one (an archived version of a rotated legacy key).
+    pub(crate) fn from_pb(
+        record: &PbKeyVersion,
+        require_hmac: bool,
+    ) -> Result<KeyVersion, RecordError> {
         let secret = record.key.as_ref().ok_or(RecordError::MissingSecretKey)?;
         let ty = match secret.r#type {
             1 => KeyType::Aes256,
@@ -196,18 +204,21 @@ impl KeyVersion {
             .try_into()
             .map_err(|_| RecordError::InvalidSecretKeyLength)?;
 
-        let hmac = record
-            .hmac_key
-            .as_ref()
-            .ok_or(RecordError::MissingHmacKey)?;
-        if hmac.hash != HASH_SHA256 {
-            return Err(RecordError::UnsupportedHash(hmac.hash));
-        }
-        let hmac_key: &[u8; KEY_LEN] = hmac
-            .key
-            .as_slice()
-            .try_into()
-            .map_err(|_| RecordError::InvalidHmacKeyLength)?;
+        let hmac_key: Option<&[u8; KEY_LEN]> = match &record.hmac_key {
+            None if require_hmac => return Err(RecordError::MissingHmacKey),
+            None => None,
+            Some(hmac) => {
+                if hmac.hash != HASH_SHA256 {
+                    return Err(RecordError::UnsupportedHash(hmac.hash));
+                }
+                Some(
+                    hmac.key
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| RecordError::InvalidHmacKeyLength)?,
+                )
+            }
+        };
 
         let created_at = match &record.created_at {
             None => OffsetDateTime::UNIX_EPOCH,
@@ -219,12 +230,14 @@ impl KeyVersion {
         };
 
         let Ok(version) = Self::assemble::<Infallible>(
-            Kind::new(ty, true),
+            Kind::new(ty, hmac_key.is_some()),
             created_at,
             &record.created_by,
             |key_bytes, hmac_bytes| {
                 key_bytes.copy_from_slice(key);
-                hmac_bytes.copy_from_slice(hmac_key);
+                if let Some(hmac_key) = hmac_key {
+                    hmac_bytes.copy_from_slice(hmac_key);
+                }
                 Ok(())
             },
         );
@@ -241,36 +254,40 @@ impl KeyVersion {
     /// [`RecordError::CreatedAtOutOfRange`] if the creation time does not fit a protobuf
     /// timestamp (it always does for times this crate can represent).
     pub fn encode(&self) -> Result<Zeroizing<String>, RecordError> {
-        let hmac_key = self
-            .hmac_key()
-            .ok_or(RecordError::MissingHmacKeyForEncode)?;
+        let record = self.to_pb(true)?;
+        let mut raw = Zeroizing::new(Vec::with_capacity(record.encoded_len()));
+        record
+            .encode(&mut *raw)
+            .map_err(|_| RecordError::InvalidProtobuf)?;
+        Ok(encode_base64(&raw))
+    }
+
+    /// The record's protobuf message. Without `require_hmac`, a record without HMAC key gives
+    /// a message without one.
+    pub(crate) fn to_pb(&self, require_hmac: bool) -> Result<PbKeyVersion, RecordError> {
+        let hmac_key = match self.hmac_key() {
+            Some(hmac) => Some(PbHmacKey {
+                key: hmac.expose_secret().to_vec(),
+                hash: HASH_SHA256,
+            }),
+            None if require_hmac => return Err(RecordError::MissingHmacKeyForEncode),
+            None => None,
+        };
         let created_at = self.created_at();
         let nanos =
             i32::try_from(created_at.nanosecond()).map_err(|_| RecordError::CreatedAtOutOfRange)?;
-        let record = PbKeyVersion {
+        Ok(PbKeyVersion {
             key: Some(PbSecretKey {
                 key: self.record.key.to_vec(),
                 r#type: self.algorithm().proto_value(),
             }),
-            hmac_key: Some(PbHmacKey {
-                key: hmac_key.expose_secret().to_vec(),
-                hash: HASH_SHA256,
-            }),
+            hmac_key,
             created_at: Some(PbTimestamp {
                 seconds: created_at.unix_timestamp(),
                 nanos,
             }),
             created_by: self.created_by().to_owned(),
-        };
-
-        let mut raw = Zeroizing::new(Vec::with_capacity(record.encoded_len()));
-        record
-            .encode(&mut *raw)
-            .map_err(|_| RecordError::InvalidProtobuf)?;
-        let encoded_len = base64::encoded_len(raw.len(), true).unwrap_or(0);
-        let mut text = Zeroizing::new(String::with_capacity(encoded_len));
-        STANDARD.encode_string(raw.as_slice(), &mut text);
-        Ok(text)
+        })
     }
 
     /// The secret key, lent out from the record (no key bytes are copied).
@@ -416,11 +433,19 @@ fn parse_legacy(stored: &[u8]) -> Result<KeyVersion, RecordError> {
     Ok(version)
 }
 
+/// Standard base64 with padding, in a buffer that is wiped when dropped.
+pub(crate) fn encode_base64(raw: &[u8]) -> Zeroizing<String> {
+    let encoded_len = base64::encoded_len(raw.len(), true).unwrap_or(0);
+    let mut text = Zeroizing::new(String::with_capacity(encoded_len));
+    STANDARD.encode_string(raw, &mut text);
+    text
+}
+
 // Hand-written protobuf messages (no protoc). Key fields are wiped when the messages drop.
 
 #[derive(prost::Message)]
 #[prost(skip_debug)]
-struct PbSecretKey {
+pub(crate) struct PbSecretKey {
     #[prost(bytes = "vec", tag = "1")]
     key: Vec<u8>,
     #[prost(uint32, tag = "2")]
@@ -429,7 +454,7 @@ struct PbSecretKey {
 
 #[derive(prost::Message)]
 #[prost(skip_debug)]
-struct PbHmacKey {
+pub(crate) struct PbHmacKey {
     #[prost(bytes = "vec", tag = "1")]
     key: Vec<u8>,
     #[prost(uint32, tag = "2")]
@@ -438,7 +463,7 @@ struct PbHmacKey {
 
 /// `google.protobuf.Timestamp`.
 #[derive(prost::Message)]
-struct PbTimestamp {
+pub(crate) struct PbTimestamp {
     #[prost(int64, tag = "1")]
     seconds: i64,
     #[prost(int32, tag = "2")]
@@ -447,15 +472,15 @@ struct PbTimestamp {
 
 #[derive(prost::Message)]
 #[prost(skip_debug)]
-struct PbKeyVersion {
+pub(crate) struct PbKeyVersion {
     #[prost(message, optional, tag = "1")]
-    key: Option<PbSecretKey>,
+    pub(crate) key: Option<PbSecretKey>,
     #[prost(message, optional, tag = "2")]
-    hmac_key: Option<PbHmacKey>,
+    pub(crate) hmac_key: Option<PbHmacKey>,
     #[prost(message, optional, tag = "3")]
-    created_at: Option<PbTimestamp>,
+    pub(crate) created_at: Option<PbTimestamp>,
     #[prost(string, tag = "4")]
-    created_by: String,
+    pub(crate) created_by: String,
 }
 
 impl Drop for PbSecretKey {

@@ -51,6 +51,9 @@ const SHARDS: usize = 64;
 /// How often the health probe checks the store unless told otherwise.
 const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How often [`KeyCache::refresh`] reads one key from the store at most.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Expiry periods longer than this never fire (and cannot overflow the clock).
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -126,6 +129,7 @@ impl<T: Send + Sync + 'static> KeyCache<T> {
             store,
             parse: Box::new(parse),
             flights: Mutex::new(HashMap::new()),
+            refreshed: Mutex::new(HashMap::new()),
             config,
             shutdown,
             probe_interval,
@@ -177,6 +181,51 @@ impl<T: Send + Sync + 'static> KeyCache<T> {
     /// [`CacheError::Exists`] when the key exists, and the store's errors otherwise.
     pub async fn create(&self, name: &str, value: &[u8]) -> Result<(), CacheError> {
         Ok(self.inner.store.create(name, value).await?)
+    }
+
+    /// Replaces a key's stored value `old` with `new` (compare-and-swap, see
+    /// [`KeyStore::replace`]) and drops this cache's entry, so that the next use reads the new
+    /// value. Other servers' caches keep the old value until it expires or they
+    /// [`refresh`](Self::refresh) it.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::NotFound`], [`CacheError::Changed`] when the stored value is no longer
+    /// `old`, [`CacheError::Unsupported`] for a store without atomic replace, and the store's
+    /// other errors.
+    pub async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), CacheError> {
+        let result = self.inner.store.replace(name, old, new).await;
+        self.inner.evict(name);
+        Ok(result?)
+    }
+
+    /// Reads the key again from the store, at most once per [`REFRESH_INTERVAL`] per key:
+    /// what a server does when a request names something its cached key does not have (a
+    /// version another server added). Within the interval the cached key is returned as it is,
+    /// so that requests cannot turn into a read of the store each.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn refresh(&self, name: &str) -> Result<Arc<T>, CacheError> {
+        let now = Instant::now();
+        let due = {
+            let mut refreshed = self.inner.refreshed.lock();
+            if refreshed.len() > 1024 {
+                refreshed.retain(|_, at| now.duration_since(*at) < REFRESH_INTERVAL);
+            }
+            match refreshed.get(name) {
+                Some(at) if now.duration_since(*at) < REFRESH_INTERVAL => false,
+                _ => {
+                    refreshed.insert(name.to_owned(), now);
+                    true
+                }
+            }
+        };
+        if due {
+            self.inner.evict(name);
+        }
+        self.get(name).await
     }
 
     /// Deletes a key from the store and from this cache (other servers' caches keep it until
@@ -272,6 +321,14 @@ pub enum CacheError {
     #[error("keystore is unreachable: {0}")]
     Unreachable(SharedError),
 
+    /// The stored value changed meanwhile (from `replace`): read it again and retry.
+    #[error("the key was changed concurrently")]
+    Changed,
+
+    /// The store cannot replace a value atomically (from `replace`).
+    #[error("this keystore cannot replace a key atomically: {0}")]
+    Unsupported(&'static str),
+
     /// Any other failure of the store.
     #[error(transparent)]
     Store(Arc<Error>),
@@ -291,6 +348,8 @@ impl From<Error> for CacheError {
         match err {
             Error::NotFound => Self::NotFound,
             Error::Exists => Self::Exists,
+            Error::Changed => Self::Changed,
+            Error::Unsupported(why) => Self::Unsupported(why),
             Error::Unreachable(cause) => Self::Unreachable(Arc::from(cause)),
             other => Self::Store(Arc::new(other)),
         }
@@ -304,6 +363,8 @@ struct Inner<T> {
     parse: Box<ParseFn<T>>,
     /// Reads of the store under way, by key name. Lock order: `flights`, then a shard.
     flights: Mutex<HashMap<String, Arc<Flight<T>>>>,
+    /// When each key was last refreshed (see [`KeyCache::refresh`]).
+    refreshed: Mutex<HashMap<String, Instant>>,
     config: CacheConfig,
     /// Set to `true` by `close`; dropping it (with the cache) stops the background tasks too.
     shutdown: watch::Sender<bool>,

@@ -18,6 +18,16 @@ pub enum Error {
     #[error("key already exists")]
     Exists,
 
+    /// The stored value is no longer the one a `replace` expected: someone else changed the
+    /// key meanwhile (compare-and-swap lost the race). Read it again and retry.
+    #[error("the key was changed concurrently")]
+    Changed,
+
+    /// The backend cannot replace a value atomically (compare-and-swap), so operations that
+    /// need it (key rotation) are refused.
+    #[error("this keystore cannot replace a key atomically: {0}")]
+    Unsupported(&'static str),
+
     /// The backend cannot be reached (network failure, timeout, sealed or missing storage).
     /// The server reports such a store as unreachable and may keep serving cached keys.
     #[error("keystore is unreachable: {0}")]

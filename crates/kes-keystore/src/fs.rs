@@ -122,13 +122,31 @@ impl KeyStore for FsKeyStore {
         let name = name.to_owned();
         blocking(move || {
             let fail = |err| key_error("delete", &name, err);
-            match fs::remove_file(dir.join(&name)) {
+            let path = dir.join(&name);
+            // Under the key's lock, so that a replace under way cannot bring the key back.
+            let locked = match lock_key(&path, &name, "delete") {
+                Ok(file) => Some(file),
+                Err(Error::NotFound) => None,
+                Err(err) => return Err(err),
+            };
+            let removed = match fs::remove_file(&path) {
                 Ok(()) => sync_dir(&dir).map_err(fail),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => Err(Error::NotFound),
                 Err(err) => Err(fail(err)),
-            }
+            };
+            drop(locked);
+            removed
         })
         .await
+    }
+
+    async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+        check_name(name)?;
+        let dir = Arc::clone(&self.dir);
+        let name = name.to_owned();
+        let old = Zeroizing::new(old.to_vec());
+        let new = Zeroizing::new(new.to_vec());
+        blocking(move || replace_key(&dir, &name, &old, &new)).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
@@ -351,13 +369,20 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 fn read_key(dir: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let file = open_key(&dir.join(name), name)?;
+    read_value(&file, name)
+}
+
+/// Opens a key's file for reading; `NotFound` when there is no such key (or the name is not
+/// a regular file, which `list` never shows either).
+fn open_key(path: &Path, name: &str) -> Result<File, Error> {
     let fail = |err| key_error("read", name, err);
     // Non-blocking, so that a FIFO planted under a key name cannot hang the read; it has no
     // effect on regular files.
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(dir.join(name));
+        .open(path);
     let file = match file {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound),
@@ -365,9 +390,15 @@ fn read_key(dir: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     };
     let meta = file.metadata().map_err(fail)?;
     if !meta.is_file() {
-        // `list` never shows such names either.
         return Err(Error::NotFound);
     }
+    Ok(file)
+}
+
+/// Reads a key's whole value from its open file.
+fn read_value(file: &File, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let fail = |err| key_error("read", name, err);
+    let meta = file.metadata().map_err(fail)?;
     let too_large = || fail(io::Error::other("the value is larger than 1 MiB"));
     if meta.len() > MAX_VALUE_SIZE {
         return Err(too_large());
@@ -383,6 +414,55 @@ fn read_key(dir: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         return Err(too_large());
     }
     Ok(value)
+}
+
+/// How often a replace or delete retries when the key's file was swapped while it waited for
+/// the lock (another process replaced it meanwhile).
+const LOCK_ROUNDS: usize = 16;
+
+/// Opens a key's file and takes its exclusive lock (`flock`), making sure the name still
+/// refers to the locked file: a concurrent replace renames a new file over the name, so the
+/// lock of the old file means nothing then, and the new file is locked instead.
+fn lock_key(path: &Path, name: &str, op: &str) -> Result<File, Error> {
+    use std::os::unix::fs::MetadataExt as _;
+    let fail = |err| key_error(op, name, err);
+    for _ in 0..LOCK_ROUNDS {
+        let file = open_key(path, name)?;
+        file.lock().map_err(fail)?;
+        let held = file.metadata().map_err(fail)?;
+        match fs::metadata(path) {
+            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(file),
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound),
+            Err(err) => return Err(fail(err)),
+        }
+    }
+    Err(fail(io::Error::other(
+        "the key kept changing while waiting for its lock",
+    )))
+}
+
+/// Replaces a key's value with `new` if it is still `old`: under the key file's lock, the
+/// value is compared, the new one written to a temporary file, synced and renamed over the
+/// name (atomic: a reader sees the old or the new value, never a mix), and the directory synced.
+fn replace_key(dir: &Path, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+    let fail = |err| key_error("replace", name, err);
+    let path = dir.join(name);
+    let locked = lock_key(&path, name, "replace")?;
+    let current = read_value(&locked, name)?;
+    if current.as_slice() != old {
+        return Err(Error::Changed);
+    }
+    let (temp, mut file) = create_temp_file(dir).map_err(fail)?;
+    let written = file.write_all(new).and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(err) = written.and_then(|()| fs::rename(&temp, &path)) {
+        let _ = fs::remove_file(&temp);
+        return Err(fail(err));
+    }
+    sync_dir(dir).map_err(fail)?;
+    drop(locked);
+    Ok(())
 }
 
 fn list_keys(dir: &Path, prefix: &str) -> Result<Vec<String>, Error> {

@@ -60,6 +60,21 @@ pub trait KeyStore: Send + Sync + 'static {
     /// [`Error::NotFound`].
     async fn delete(&self, name: &str) -> Result<(), Error>;
 
+    /// Replaces the value of the existing key `name` with `new` if and only if it is still
+    /// `old`, atomically (compare-and-swap): key rotation's update, safe against other servers
+    /// changing the same key. Readers see the old or the new value, never anything else.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the key does not exist, [`Error::Changed`] if its value is not
+    /// `old`, [`Error::Unsupported`] (the default) for a backend without an atomic replace.
+    async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+        let _ = (name, old, new);
+        Err(Error::Unsupported(
+            "the backend has no compare-and-swap update",
+        ))
+    }
+
     /// Returns every name that starts with `prefix` (all names for `""`), sorted byte-wise,
     /// without any limit on their number.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, Error>;
@@ -89,6 +104,10 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
 
     async fn delete(&self, name: &str) -> Result<(), Error> {
         (**self).delete(name).await
+    }
+
+    async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+        (**self).replace(name, old, new).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {

@@ -74,6 +74,18 @@ impl KeyStore for MemKeyStore {
         }
     }
 
+    async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+        let mut keys = self.keys.write();
+        match keys.get_mut(name) {
+            None => Err(Error::NotFound),
+            Some(value) if value.as_slice() != old => Err(Error::Changed),
+            Some(value) => {
+                *value = Zeroizing::new(new.to_vec());
+                Ok(())
+            }
+        }
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let keys = self.keys.read();
         Ok(keys

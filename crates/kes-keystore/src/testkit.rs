@@ -69,7 +69,75 @@ pub async fn run_conformance_with<S: KeyStore>(store: S, options: ConformanceOpt
     list_is_complete(&store, options.many_keys).await;
     racing_creates(&store, options.racing_creates).await;
     values_round_trip(&*store, options.binary_values).await;
+    replace(&store, options.racing_creates).await;
     starts_empty(&*store).await;
+}
+
+/// `replace` is a compare-and-swap, or refused as a whole with `Unsupported`: it changes a value
+/// only from the expected one, never creates, and racing read-modify-write loops lose no
+/// update.
+async fn replace<S: KeyStore>(store: &Arc<S>, racers: usize) {
+    ok(store.create("conformance-cas", b"0").await, "create");
+    match store.replace("conformance-cas", b"0", b"1").await {
+        Err(Error::Unsupported(_)) => {
+            ok(store.delete("conformance-cas").await, "delete");
+            return;
+        }
+        other => ok(other, "replace from the current value"),
+    }
+    let got = ok(store.get("conformance-cas").await, "get after replace");
+    assert_eq!(got.as_slice(), b"1", "replace did not store the new value");
+    match store.replace("conformance-cas", b"0", b"2").await {
+        Err(Error::Changed) => {}
+        other => panic!(
+            "replace from a stale value must fail with Changed, got {}",
+            describe(&other)
+        ),
+    }
+    let got = ok(store.get("conformance-cas").await, "get");
+    assert_eq!(got.as_slice(), b"1", "a failed replace changed the value");
+    match store.replace("conformance-none", b"", b"x").await {
+        Err(Error::NotFound) => {}
+        other => panic!(
+            "replace of a missing key must fail with NotFound, got {}",
+            describe(&other)
+        ),
+    }
+    assert!(
+        ok(store.list("conformance-none").await, "list").is_empty(),
+        "replace created a key"
+    );
+
+    // Racing increments: each racer adds one, retrying when it lost; none is lost.
+    let mut tasks = JoinSet::new();
+    for _ in 0..racers {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            for _ in 0..200 {
+                let current = store.get("conformance-cas").await.expect("get");
+                let n: u64 = std::str::from_utf8(&current).unwrap().parse().unwrap();
+                match store
+                    .replace("conformance-cas", &current, (n + 1).to_string().as_bytes())
+                    .await
+                {
+                    Ok(()) => return,
+                    Err(Error::Changed) => tokio::task::yield_now().await,
+                    Err(err) => panic!("replace failed: {err}"),
+                }
+            }
+            panic!("a racer lost 200 rounds in a row");
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a racing replace panicked");
+    }
+    let got = ok(store.get("conformance-cas").await, "get after the race");
+    assert_eq!(
+        got.as_slice(),
+        (1 + racers).to_string().as_bytes(),
+        "racing replaces lost an update"
+    );
+    ok(store.delete("conformance-cas").await, "delete");
 }
 
 async fn starts_empty<S: KeyStore>(store: &S) {

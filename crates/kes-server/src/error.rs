@@ -159,6 +159,42 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "key does not support HMAC")
     }
 
+    /// 400 for a `version` that is not `v<N>` or `<N>`.
+    pub fn invalid_key_version() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid key version")
+    }
+
+    /// 404 for a version the key does not keep (never made, or removed).
+    pub fn key_version_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "key version does not exist")
+    }
+
+    /// 400 for a rotation or version removal the key's versions do not allow.
+    pub fn versions_refused(why: &kes_crypto::RingError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, why.to_string())
+    }
+
+    /// 501 when the keystore cannot update a key atomically, which rotation needs.
+    pub fn rotation_unsupported() -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "key rotation is not supported by this keystore",
+        )
+    }
+
+    /// 409 when other servers kept changing the key while it was being rotated.
+    pub fn key_busy() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "key was changed concurrently: try again",
+        )
+    }
+
+    /// 502 when the keystore fails to store a new version of a key.
+    pub fn rotate_failed() -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "failed to update key")
+    }
+
     /// 502 when the keystore fails to create a key.
     pub fn create_failed() -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "failed to create key")

@@ -242,7 +242,6 @@ impl Logs {
         &self.counters
     }
 
-
     /// Writes what is buffered now (at shutdown).
     pub fn flush(&self) {
         self.output.write_pending();

@@ -74,12 +74,7 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// A server with an initial state and TLS configuration.
-    fn new(
-        state: State,
-        policies: Policies,
-        tls: rustls::ServerConfig,
-        logs: Logs,
-    ) -> Arc<Server> {
+    fn new(state: State, policies: Policies, tls: rustls::ServerConfig, logs: Logs) -> Arc<Server> {
         Arc::new(Server {
             access: Access::new(policies, state.admin.to_string()),
             state: ArcSwap::from_pointee(state),

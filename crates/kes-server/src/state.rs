@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kes_crypto::KeyVersion;
+use kes_crypto::KeyRing;
 use kes_keystore::KeyStore;
 use kes_keystore::cache::{CacheConfig, KeyCache};
 
@@ -39,9 +39,27 @@ pub struct State {
     /// Per-route settings, indexed like [`ROUTES`].
     pub routes: Vec<RouteSettings>,
     /// The keystore behind the key cache.
-    pub keys: KeyCache<KeyVersion>,
+    pub keys: KeyCache<KeyRing>,
     /// TLS proxies allowed to forward client certificates.
     pub proxies: Proxies,
+    /// Serializes this server's updates of one key (rotation, version removal), by a stripe of
+    /// its name, so that they do not race each other's compare-and-swap; other servers' updates
+    /// still can, and are retried.
+    pub key_updates: Box<[tokio::sync::Mutex<()>]>,
+}
+
+/// Stripes of [`State::key_updates`].
+const UPDATE_STRIPES: usize = 64;
+
+impl State {
+    /// The update lock of `name`'s stripe (always `Some`).
+    pub fn key_update_lock(&self, name: &str) -> Option<&tokio::sync::Mutex<()>> {
+        use std::hash::{BuildHasher as _, BuildHasherDefault};
+        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(name);
+        let stripe = usize::try_from(hash % UPDATE_STRIPES as u64).unwrap_or(0);
+        self.key_updates.get(stripe)
+    }
 }
 
 impl std::fmt::Debug for State {
@@ -80,7 +98,7 @@ impl State {
             }
         }
         let keys = KeyCache::new(store, cache, |bytes: &[u8]| {
-            KeyVersion::parse(bytes)
+            KeyRing::parse(bytes)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         });
         State {
@@ -88,6 +106,9 @@ impl State {
             routes,
             keys,
             proxies,
+            key_updates: (0..UPDATE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 

@@ -27,6 +27,8 @@ pub(crate) async fn call(endpoint: Endpoint, ctx: &Ctx<'_>) -> Reply {
         Endpoint::KeyEncrypt => key::encrypt(ctx).await,
         Endpoint::KeyDecrypt => key::decrypt(ctx).await,
         Endpoint::KeyHmac => key::hmac(ctx).await,
+        Endpoint::KeyRotate => key::rotate(ctx).await,
+        Endpoint::KeyVersionDelete => key::delete_version(ctx).await,
         Endpoint::PolicyDescribe => policy::describe(ctx),
         Endpoint::PolicyRead => policy::read(ctx),
         Endpoint::PolicyList => policy::list(ctx),

@@ -23,6 +23,7 @@ mod metrics;
 mod migrate;
 mod proxy;
 mod replay;
+mod rotation;
 mod runtime;
 mod server;
 mod vault;

@@ -219,12 +219,12 @@ async fn replay_recorded_vectors() {
             assert!(got["version"].is_string(), "{ctx}");
         } else if path == "/v1/api" {
             // Every route of the original, as it listed it; we list the runtime policy and
-            // identity routes (spec §3.1) in addition.
+            // identity routes (spec §3.1) and the two key version routes in addition.
             let got = got.as_array().unwrap();
             for route in want.as_array().unwrap() {
                 assert!(got.contains(route), "{ctx}: missing {route}");
             }
-            assert_eq!(got.len(), want.as_array().unwrap().len() + 6, "{ctx}");
+            assert_eq!(got.len(), want.as_array().unwrap().len() + 8, "{ctx}");
         } else if path.starts_with("/v1/policy/")
             || path.starts_with("/v1/identity/describe/")
             || path == "/v1/identity/self/describe"
