@@ -135,6 +135,56 @@ impl Vendor for Gemalto {
     }
 }
 
+struct Entrust(kes_fakes::entrust::FakeKeyControl);
+
+impl Vendor for Entrust {
+    const NAME: &'static str = "entrust";
+
+    async fn start() -> Self {
+        Self(kes_fakes::entrust::FakeKeyControl::start().await)
+    }
+
+    fn section(&self, credential: Option<&str>) -> String {
+        format!(
+            "  entrust:\n    keycontrol:\n      endpoint: {}\n      vault_id: {}\n      box_id: {}\n      credentials:\n        username: {}\n        password: {}\n      tls:\n        ca: {}\n",
+            self.0.url(),
+            kes_fakes::entrust::VAULT_ID,
+            kes_fakes::entrust::BOX_ID,
+            kes_fakes::entrust::USERNAME,
+            credential.unwrap_or(kes_fakes::entrust::PASSWORD),
+            kes_fakes::ca_file().display()
+        )
+    }
+
+    fn server(&mut self) -> &mut FakeServer {
+        &mut self.0.server
+    }
+
+    fn stored(&self, name: &str) -> Option<Vec<u8>> {
+        let state = self.0.state();
+        let secret = state.secrets.get(name)?;
+        // secret_data is the base64 of the value, as the original sends a Go []byte.
+        Some(B64.decode(secret.data.as_str().unwrap()).unwrap())
+    }
+
+    fn set_token_lifetime(&self, lifetime: Duration) {
+        self.0.state().token_lifetime = lifetime;
+    }
+
+    fn logins(&self) -> usize {
+        let state = self.0.state();
+        state.logins + state.renewals
+    }
+
+    fn expired_token_refusals(&self) -> usize {
+        self.0.state().expired_token_refusals
+    }
+
+    fn list_requests(&self) -> usize {
+        self.0.state().list_requests
+    }
+}
+
 /// A server config for the committed PKI with `keystore` (lines under `keystore:`).
 fn server_config(keystore: &str, extra: &str) -> String {
     let pki = pki();
@@ -480,4 +530,28 @@ async fn gemalto_wrong_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gemalto_migrate() {
     migrate_through::<Gemalto>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entrust_server() {
+    a_server_on::<Entrust>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entrust_down_and_back() {
+    down_and_back::<Entrust>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entrust_wrong_credentials() {
+    wrong_credentials::<Entrust>(
+        "not-the-password",
+        "the username or password (credentials) was refused",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entrust_migrate() {
+    migrate_through::<Entrust>().await;
 }
