@@ -436,6 +436,33 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/key/rotate/<name>`: adds a new random version to the key; returns its name
+    /// (`v2`, …). With `import`, `(key, cipher)` becomes the new version instead.
+    pub async fn rotate_key(
+        &self,
+        name: &str,
+        import: Option<(&[u8], &str)>,
+    ) -> Result<String, Error> {
+        let path = resource_path(paths::KEY_ROTATE, "key name", name)?;
+        let mut request = Request::new(Method::POST, path);
+        if let Some((key, cipher)) = import {
+            request = request.secret_json_body(&ImportRequest {
+                key: Zeroizing::new(key.to_vec()),
+                cipher: cipher.to_owned(),
+            });
+        }
+        let reply: kes_api::RotateKeyResponse = self.json(request, MAX_BODY).await?;
+        Ok(reply.version)
+    }
+
+    /// `DELETE /v1/key/version/delete/<name>/<version>`: removes an old version of the key.
+    pub async fn delete_key_version(&self, name: &str, version: &str) -> Result<(), Error> {
+        let path = resource_path(paths::KEY_VERSION_DELETE, "key name", name)?;
+        let version = resource_path("/", "key version", version)?;
+        self.empty(Request::new(Method::DELETE, format!("{path}{version}")))
+            .await
+    }
+
     /// `GET /v1/key/describe/<name>`: the key's algorithm, creation time and creator.
     pub async fn describe_key(&self, name: &str) -> Result<DescribeKeyResponse, Error> {
         let path = resource_path(paths::KEY_DESCRIBE, "key name", name)?;

@@ -249,6 +249,29 @@ pub enum KeyCommand {
         #[arg(value_name = "CONTEXT")]
         context: Option<String>,
     },
+    /// Add a new version to a crypto key.
+    Rotate {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The key's name.
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+        /// A 256-bit key, base64-encoded, to become the new version (default: a random one).
+        #[arg(value_name = "KEY")]
+        key: Option<String>,
+    },
+    /// Remove an old version of a crypto key.
+    #[command(name = "rm-version")]
+    RmVersion {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The key's name.
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+        /// The version to remove (`v1`, `v2`, ...).
+        #[arg(value_name = "VERSION")]
+        version: Option<String>,
+    },
 }
 
 /// `kes policy`.

@@ -98,7 +98,7 @@ Environment:
     Page {
         path: "kes key",
         usage: &["kes key <command>"],
-        breaks: &["encrypt"],
+        breaks: &["encrypt", "rotate"],
         ..PAGE
     },
     Page {
@@ -160,6 +160,27 @@ key, base64-encoded; as JSON when the output is not a terminal. The context is
 base64-encoded and is needed again to decrypt.
 ",
         examples: &["kes key dek my-key"],
+        ..PAGE
+    },
+    Page {
+        path: "kes key rotate",
+        usage: &["kes key rotate [options] <name> [<key>]"],
+        text: "\
+Adds a new version to the key and prints its name (v2, v3, ...). The new version
+encrypts from now on; every kept version still decrypts. With <key> (32 bytes,
+base64-encoded) the new version is that AES-256 key, otherwise a random one.
+",
+        examples: &["kes key rotate my-key"],
+        ..PAGE
+    },
+    Page {
+        path: "kes key rm-version",
+        usage: &["kes key rm-version [options] <name> <version>"],
+        text: "\
+Removes an old version of the key: what it encrypted can no longer be decrypted.
+The newest version cannot be removed.
+",
+        examples: &["kes key rm-version my-key v1"],
         ..PAGE
     },
     Page {

@@ -1,4 +1,4 @@
-//! `kes key create|import|info|ls|rm|encrypt|decrypt|dek`.
+//! `kes key create|import|info|ls|rm|encrypt|decrypt|dek|rotate|rm-version`.
 
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -67,7 +67,49 @@ pub fn run(args: KeyArgs) -> Result<(), Failure> {
             required(name.as_ref(), "key name")?,
             context.as_deref(),
         ),
+        KeyCommand::Rotate { conn, name, key } => {
+            rotate(&conn, required(name.as_ref(), "key name")?, key.as_ref())
+        }
+        KeyCommand::RmVersion {
+            conn,
+            name,
+            version,
+        } => rm_version(
+            &conn,
+            required(name.as_ref(), "key name")?,
+            required(version.as_ref(), "key version")?,
+        ),
     }
+}
+
+fn rotate(conn: &ConnArgs, name: &str, key: Option<&String>) -> Result<(), Failure> {
+    let key = match key {
+        Some(key) => Some(Zeroizing::new(base64(key, "key")?)),
+        None => None,
+    };
+    let client = client(conn)?;
+    block_on(async {
+        let import = key
+            .as_ref()
+            .map(|k| (k.as_slice(), kes_client::api::algorithm::AES256));
+        let version = client
+            .rotate_key(name, import)
+            .await
+            .map_err(|e| Failure::request(format!("failed to rotate key \"{name}\""), e))?;
+        Ok(term::print(&format!("{version}\n"))?)
+    })
+}
+
+fn rm_version(conn: &ConnArgs, name: &str, version: &str) -> Result<(), Failure> {
+    let client = client(conn)?;
+    block_on(async {
+        client.delete_key_version(name, version).await.map_err(|e| {
+            Failure::request(
+                format!("failed to remove version {version} of key \"{name}\""),
+                e,
+            )
+        })
+    })
 }
 
 fn create(conn: &ConnArgs, names: &[String]) -> Result<(), Failure> {
@@ -108,6 +150,12 @@ struct KeyInfoJson<'a> {
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_by: Option<&'a str>,
+    /// The newest version, once the key has been rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    /// Every kept version, newest first, once the key has been rotated.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    versions: &'a [kes_client::api::KeyVersionInfo],
 }
 
 fn info(conn: &ConnArgs, name: &str, json: bool) -> Result<(), Failure> {
@@ -126,6 +174,8 @@ fn info(conn: &ConnArgs, name: &str, json: bool) -> Result<(), Failure> {
                 algorithm,
                 created_at: kes_client::api::format_time(key.created_at),
                 created_by,
+                version: key.version.as_deref(),
+                versions: &key.versions,
             };
             let text = serde_json::to_string(&out)
                 .map_err(|e| Failure::msg(format!("cannot encode JSON: {e}")))?;
@@ -143,6 +193,18 @@ fn info(conn: &ConnArgs, name: &str, json: bool) -> Result<(), Failure> {
             label("Owner"),
             created_by.unwrap_or_default(),
         );
+        if let Some(version) = &key.version {
+            text.push_str(&format!("\n{} {version}", label("Version")));
+            for (i, v) in key.versions.iter().enumerate() {
+                let head = if i == 0 { label("Versions") } else { label("") };
+                text.push_str(&format!(
+                    "\n{head} {:<5} {:<9} {}",
+                    v.version,
+                    v.algorithm,
+                    term::date(v.created_at)
+                ));
+            }
+        }
         // The original ends without a newline (pinned for pipes); a prompt should not follow
         // the owner on the same line of a terminal.
         if term::stdout_is_terminal() {

@@ -513,6 +513,12 @@ fn deviation(index: usize) -> Option<(i32, &'static str, &'static str)> {
             "",
             "Error: failed to list keys: cannot connect to https://127.0.0.1:1: connection refused\nHint: is the KES server running and reachable at that address? The address comes from KES_SERVER (or MINIO_KES_SERVER).\n",
         ),
+        // `kes key` lists the version commands the original never had.
+        44 => (
+            2,
+            "",
+            "Usage:\n    kes key <command>\n\nCommands:\n    create                   Create a new crypto key.\n    import                   Import a crypto key.\n    info                     Get information about a crypto key. \n    ls                       List crypto keys.\n    rm                       Delete a crypto key.\n\n    encrypt                  Encrypt a message.\n    decrypt                  Decrypt an encrypted message.\n    dek                      Generate a new data encryption key.\n\n    rotate                   Add a new version to a crypto key.\n    rm-version               Remove an old version of a crypto key.\n\nOptions:\n    -h, --help               Print command line options.\n",
+        ),
         _ => return None,
     })
 }
