@@ -251,6 +251,10 @@ impl KeyStore for VaultKeyStore {
         self.shared.delete(name).await
     }
 
+    async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+        self.shared.replace(name, old, new).await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         self.shared.list(prefix).await
     }
@@ -377,7 +381,8 @@ impl Shared {
         }
     }
 
-    /// The raw stored string of `name` (K/V v2, version 1), or `None` if it cannot be read.
+    /// The raw stored string of `name` (K/V v2, its newest version), or `None` if it cannot be
+    /// read.
     async fn stored(&self, name: &str) -> Option<Zeroizing<String>> {
         let reply = self.call(&self.layout.read(name).ok()?, &[]).await.ok()?;
         if reply.status != 200 {
@@ -413,6 +418,11 @@ impl Shared {
     }
 
     async fn get(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.read(name).await.map(|(value, _)| value)
+    }
+
+    /// The value of `name` and, on K/V v2, the version it was read from (0 on v1).
+    async fn read(&self, name: &str) -> Result<(Zeroizing<Vec<u8>>, u64), Error> {
         self.ready()?;
         let reply = self.call(&self.layout.read(name)?, &[]).await?;
         match reply.status {
@@ -420,20 +430,30 @@ impl Shared {
             404 => return Err(Error::NotFound),
             _ => return Err(reply.error(&[]).into()),
         }
-        let fields = match self.layout.version() {
-            VaultKvVersion::V1 => reply.json::<KvV1Read>()?.data,
-            VaultKvVersion::V2 => match reply.json::<KvV2Read>()?.data.and_then(|d| d.data) {
-                // A deleted (but not destroyed) version: the key is gone.
-                None => return Err(Error::NotFound),
-                fields => fields,
-            },
+        let (fields, version) = match self.layout.version() {
+            VaultKvVersion::V1 => (reply.json::<KvV1Read>()?.data, 0),
+            VaultKvVersion::V2 => {
+                let data = reply.json::<KvV2Read>()?.data;
+                let version = data
+                    .as_ref()
+                    .and_then(|d| d.metadata.as_ref())
+                    .map_or(0, |m| m.version);
+                match data.and_then(|d| d.data) {
+                    // A deleted (but not destroyed) version: the key is gone.
+                    None => return Err(Error::NotFound),
+                    fields => (fields, version),
+                }
+            }
         };
         let mut value = fields
             .and_then(|mut f| f.remove(name))
             .and_then(|field| field.0)
             .ok_or_else(|| reply.invalid(format!("the secret has no text field named '{name}'")))?;
         if !is_transit_ciphertext(&value.0) {
-            return Ok(Zeroizing::new(std::mem::take(&mut *value.0).into_bytes()));
+            return Ok((
+                Zeroizing::new(std::mem::take(&mut *value.0).into_bytes()),
+                version,
+            ));
         }
         let Some(request) = self.layout.decrypt(&value.0) else {
             return Err(reply
@@ -442,7 +462,49 @@ impl Shared {
                 ))
                 .into());
         };
-        Ok(self.decrypt(&request?).await?)
+        Ok((self.decrypt(&request?).await?, version))
+    }
+
+    /// Compare-and-swap on K/V v2: the newest version is read, compared with `old`, and `new`
+    /// written with `cas` set to that version, which Vault refuses when another write came
+    /// first. K/V v1 has no such condition, so rotation is refused there.
+    async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+        if self.layout.version() == VaultKvVersion::V1 {
+            return Err(Error::Unsupported(
+                "Vault K/V v1 has no check-and-set; use a K/V v2 engine to rotate keys",
+            ));
+        }
+        let (current, version) = self.read(name).await?;
+        if current.as_slice() != old || version == 0 {
+            return Err(Error::Changed);
+        }
+        let text = std::str::from_utf8(new).map_err(|_| {
+            VaultError::Local(format!(
+                "cannot store key '{name}': Vault stores text and the value is not UTF-8"
+            ))
+        })?;
+        let stored = match self.layout.encrypt(new) {
+            None => Zeroizing::new(text.to_owned()),
+            Some(request) => self.encrypt(&request?, text).await?,
+        };
+        let write = self.layout.replace(name, &stored, version)?;
+        let redact = [text, stored.as_str()];
+        let reply = self.call(&write, &redact).await?;
+        match reply.status {
+            200 | 204 => Ok(()),
+            400 => {
+                let err = reply.error(&redact);
+                if !err.mentions("check-and-set") {
+                    return Err(err.into());
+                }
+                // Another write came first; unless it was an earlier try of this very one.
+                if reply.retried && self.stored(name).await.is_some_and(|v| *v == *stored) {
+                    return Ok(());
+                }
+                Err(Error::Changed)
+            }
+            _ => Err(reply.error(&redact).into()),
+        }
     }
 
     async fn decrypt(&self, request: &Request) -> Result<Zeroizing<Vec<u8>>, VaultError> {

@@ -7,7 +7,8 @@
 //! | operation | K/V v1                               | K/V v2                                                  |
 //! |-----------|--------------------------------------|---------------------------------------------------------|
 //! | create    | `PUT /v1/<engine>/<loc>`             | `PUT /v1/<engine>/data/<loc>` with `options.cas = 0`    |
-//! | read      | `GET /v1/<engine>/<loc>`             | `GET /v1/<engine>/data/<loc>?version=1`                 |
+//! | read      | `GET /v1/<engine>/<loc>`             | `GET /v1/<engine>/data/<loc>` (the newest version)      |
+//! | replace   | (none: no check-and-set in v1)       | `PUT /v1/<engine>/data/<loc>` with `options.cas = <N>`  |
 //! | delete    | `DELETE /v1/<engine>/<loc>`          | `DELETE /v1/<engine>/metadata/<loc>` (every version)   |
 //! | list      | `GET /v1/<engine>/<prefix>?list=true`| `GET /v1/<engine>/metadata/<prefix>?list=true`          |
 //!
@@ -201,14 +202,30 @@ impl Layout {
         }
     }
 
-    /// Reads the secret holding `name` (on v2, its version 1: a key is never overwritten, so
-    /// that is the only version, and the original server reads it the same way).
+    /// Reads the secret holding `name` (on v2, its newest version: a key is only ever written
+    /// again by a rotation, a check-and-set write on top of the version read; the original
+    /// server, which never rotates, reads version 1, the same for a key never rotated).
     pub fn read(&self, name: &str) -> Result<Request, VaultError> {
-        let request = Request::new(Method::GET, self.secret_path(name)?, self.namespace());
-        Ok(match self.version {
-            VaultKvVersion::V1 => request,
-            VaultKvVersion::V2 => request.query("version=1"),
-        })
+        Ok(Request::new(
+            Method::GET,
+            self.secret_path(name)?,
+            self.namespace(),
+        ))
+    }
+
+    /// Writes `value` under `name` on v2 if the secret's newest version is still `version`
+    /// (check-and-set): what a key rotation stores.
+    pub fn replace(&self, name: &str, value: &str, version: u64) -> Result<Request, VaultError> {
+        let request = Request::new(Method::PUT, self.secret_path(name)?, self.namespace());
+        let field = OneField { name, value };
+        let hint = 2 * (name.len() + value.len()) + 64;
+        request.json(
+            &V2Write {
+                options: CasOptions { cas: version },
+                data: field,
+            },
+            hint,
+        )
     }
 
     /// Deletes the secret holding `name` (on v2 its metadata, so every version goes).
@@ -434,15 +451,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn v2_paths_read_version_1_delete_metadata_and_create_with_cas_0() {
+    fn v2_paths_read_the_newest_version_delete_metadata_and_create_with_cas_0() {
         let layout = Layout::new(&config(VaultKvVersion::V2)).unwrap();
         assert_eq!(
             line(&layout.create("k1", "v").unwrap()),
             "PUT /v1/kv/data/k1"
         );
+        assert_eq!(line(&layout.read("k1").unwrap()), "GET /v1/kv/data/k1");
         assert_eq!(
-            line(&layout.read("k1").unwrap()),
-            "GET /v1/kv/data/k1?version=1"
+            body(&layout.replace("k1", "new", 3).unwrap()),
+            serde_json::json!({"options": {"cas": 3}, "data": {"k1": "new"}})
         );
         assert_eq!(
             line(&layout.delete("k1").unwrap()),
@@ -463,7 +481,7 @@ pub(crate) mod tests {
         let layout = Layout::new(&cfg).unwrap();
         assert_eq!(
             line(&layout.read("k1").unwrap()),
-            "GET /v1/secret/kes/data/tenant-1/keys/k1?version=1"
+            "GET /v1/secret/kes/data/tenant-1/keys/k1"
         );
         assert_eq!(
             line(&layout.delete("k1").unwrap()),

@@ -109,6 +109,16 @@ pub(crate) struct KvV2Read {
 pub(crate) struct KvV2Data {
     #[serde(default)]
     pub data: Option<Fields>,
+    /// The version read, for a check-and-set write on top of it.
+    #[serde(default)]
+    pub metadata: Option<KvV2Metadata>,
+}
+
+/// The `metadata` of a K/V v2 read.
+#[derive(Deserialize)]
+pub(crate) struct KvV2Metadata {
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// A `LIST` answer.

@@ -450,3 +450,63 @@ async fn raft_cluster_failover() {
     assert!(listed.contains("\"w0-0\""), "{listed}");
     eprintln!("raft_cluster_failover: {:.1?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn racing_rotations_on_two_servers_over_openbao_keep_every_version() {
+    let Some(bao) = Bao::dev().await else { return };
+    let (role_id, secret_id) = prepare(&bao, "1h", "24h").await;
+    let config = vault_config(
+        &approle_section(std::slice::from_ref(&bao.url), &role_id, &secret_id),
+        "",
+    );
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Kes::start(dir_a.path(), &config);
+    let b = Kes::start(dir_b.path(), &config);
+    let admin = client(Who::Admin);
+    let r = send(&admin, "POST", &a.url("/v1/key/create/turning"), None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // B caches version 1 and seals with it.
+    let first = generate(&admin, &b, "turning", "").await.json();
+
+    const EACH: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..2 * EACH {
+        let admin = admin.clone();
+        let url = [&a, &b][i % 2].url("/v1/key/rotate/turning");
+        tasks.spawn(async move { send(&admin, "POST", &url, None).await });
+    }
+    let mut versions = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let r = r.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        versions.push(r.json()["version"].as_str().unwrap().to_owned());
+    }
+    versions.sort();
+    versions.dedup();
+    assert_eq!(
+        versions.len(),
+        2 * EACH,
+        "every rotation got its own version"
+    );
+    let d = send(&admin, "GET", &b.url("/v1/key/describe/turning"), None)
+        .await
+        .json();
+    assert_eq!(d["versions"].as_array().unwrap().len(), 2 * EACH + 1, "{d}");
+
+    // The newest version, sealed on A, opens on B (which reads the key again), and the first
+    // one still opens everywhere.
+    let newest = generate(&admin, &a, "turning", "").await.json();
+    assert_eq!(newest["version"], format!("v{}", 2 * EACH + 1));
+    for (g, server) in [(&newest, &b), (&first, &a), (&first, &b)] {
+        let r = decrypt(
+            &admin,
+            server,
+            "turning",
+            g["ciphertext"].as_str().unwrap(),
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["plaintext"], g["plaintext"]);
+    }
+}
