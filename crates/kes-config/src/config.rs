@@ -33,8 +33,19 @@ pub struct Config<K> {
     pub keystore: K,
     /// `limits` (an extension): resource limits.
     pub limits: LimitsConfig,
+    /// `rotation` (an extension): keys rotated on a schedule, in file order.
+    pub rotation: Vec<RotationConfig>,
     /// `mlock` (an extension): whether the process memory is locked against swapping.
     pub mlock: MlockMode,
+}
+
+/// One entry of the `rotation` section (not in Go KES): `<name or pattern>: <period>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotationConfig {
+    /// A key name, or a listing pattern (a prefix ending in `*`).
+    pub pattern: String,
+    /// How old a key's newest version may get before it is rotated (at least 1 s).
+    pub period: std::time::Duration,
 }
 
 /// The `limits` section (not in Go KES).

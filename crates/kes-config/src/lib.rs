@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 
 pub use crate::config::{
     ApiConfig, CacheConfig, Config, LimitsConfig, LogConfig, MlockMode, PolicyConfig, ProxyConfig,
-    TlsConfig,
+    RotationConfig, TlsConfig,
 };
 pub use crate::env::{Env, MapEnv, ProcessEnv};
 pub use crate::error::{Error, Errors};

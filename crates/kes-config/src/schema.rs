@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{
     ApiConfig, CacheConfig, Config, LimitsConfig, LogConfig, MlockMode, PolicyConfig, ProxyConfig,
-    TlsConfig,
+    RotationConfig, TlsConfig,
 };
 use crate::keystore::{Backend, GO_KES_BACKENDS, Optional};
 use kes_crypto::names::check_identity;
@@ -397,7 +397,7 @@ impl Reader<'_> {
     fn config<K>(&mut self, root: Option<&Node>, backends: &[Backend<K>]) -> Option<Config<K>> {
         const TOP: &[&str] = &[
             "version", "address", "admin", "root", "tls", "policy", "cache", "api", "log", "keys",
-            "keystore", "limits", "mlock",
+            "keystore", "limits", "mlock", "rotation",
         ];
         let top = match root {
             Some(
@@ -450,6 +450,7 @@ impl Reader<'_> {
         let keystore = self.keystore(&top, backends);
         let limits = self.limits(&top);
         let mlock = self.mlock(&top);
+        let rotation = self.rotation(&top);
 
         Some(Config {
             address,
@@ -463,7 +464,45 @@ impl Reader<'_> {
             keystore: keystore?,
             limits,
             mlock,
+            rotation,
         })
+    }
+
+    /// `rotation` (not in Go KES): `<key name or pattern>: <period>` entries.
+    fn rotation(&mut self, top: &Mapping<'_>) -> Vec<RotationConfig> {
+        let entries = self.named_entries(top, "rotation", "key names or patterns to periods");
+        let mut rules: Vec<RotationConfig> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let pattern = entry.key.as_str();
+            let path = format!("rotation.{pattern}");
+            if pattern.is_empty() || !kes_crypto::names::is_valid_pattern(pattern) {
+                self.error(
+                    entry.key_pos,
+                    &path,
+                    format!("invalid key name or pattern '{pattern}': a key name, or a prefix followed by '*'"),
+                );
+                continue;
+            }
+            let Some((nanos, text)) = self.duration(Some(&entry.value), &path) else {
+                continue;
+            };
+            if nanos < 1_000_000_000 {
+                self.error(
+                    text.pos,
+                    &path,
+                    format!(
+                        "invalid rotation period '{}': must be at least 1s",
+                        text.value.as_str()
+                    ),
+                );
+                continue;
+            }
+            rules.push(RotationConfig {
+                pattern: pattern.to_owned(),
+                period: std::time::Duration::from_nanos(nanos.unsigned_abs()),
+            });
+        }
+        rules
     }
 
     /// `limits` (not in Go KES): resource limits of the server.

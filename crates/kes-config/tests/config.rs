@@ -196,6 +196,20 @@ fn full_config_has_every_section() {
         }
     );
 
+    assert_eq!(
+        c.rotation,
+        [
+            kes_config::RotationConfig {
+                pattern: "my-app-*".into(),
+                period: Duration::from_secs(720 * 3600),
+            },
+            kes_config::RotationConfig {
+                pattern: "backup-key".into(),
+                period: Duration::from_secs(2160 * 3600),
+            },
+        ]
+    );
+
     let KeyStoreConfig::Vault(v) = &c.keystore else {
         panic!("{:?}", c.keystore)
     };

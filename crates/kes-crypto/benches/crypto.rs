@@ -9,6 +9,9 @@
 //!   of a key cache miss apart from the keystore read.
 //! * `hmac`: `/v1/key/hmac` of a 32-byte message.
 //! * `data_key`: drawing a fresh 32-byte data key from the OS (part of every generate).
+//! * `ring_open_search` / `ring_open_named`: decrypting with a rotated key of 1, 10 and 100
+//!   versions a data key sealed by its oldest version, without a `version` (every newer version
+//!   is tried first: the worst case) and with it.
 //!
 //! Run with `cargo bench -p kes-crypto --bench crypto` (needs valgrind and `gungraun-runner`
 //! 0.20.0 on PATH: `cargo install gungraun-runner --version 0.20.0 --locked`).
@@ -18,7 +21,7 @@
 use std::hint::black_box;
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
-use kes_crypto::{KeyType, KeyVersion, Plaintext, SecretKey};
+use kes_crypto::{KeyRing, KeyType, KeyVersion, Plaintext, SecretKey};
 
 /// The associated data of a typical request: an object store's bucket and object name.
 const CONTEXT: &[u8] = b"{\"bench-bucket\":\"objects/2024/05/photo-0001.jpg\"}";
@@ -88,6 +91,51 @@ fn hmac(key: KeyVersion) -> ([u8; 32], KeyVersion) {
     (black_box(key.hmac(black_box(&DATA_KEY)).unwrap()), key)
 }
 
+/// A key with `versions` AES-256 versions and a data key sealed by its oldest one, the worst
+/// case of decrypting without a version (every newer version is tried first).
+fn ring(versions: usize) -> (KeyRing, Vec<u8>) {
+    let id = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22";
+    let now = time::OffsetDateTime::now_utc();
+    let mut ring = KeyRing::single(KeyVersion::generate(KeyType::Aes256, id.into(), now).unwrap());
+    let ciphertext = ring
+        .get(1)
+        .unwrap()
+        .key()
+        .encrypt(&DATA_KEY, CONTEXT)
+        .unwrap();
+    for _ in 1..versions {
+        ring = ring
+            .rotate(KeyVersion::generate(KeyType::Aes256, id.into(), now).unwrap())
+            .unwrap();
+    }
+    (ring, ciphertext)
+}
+
+#[library_benchmark]
+#[bench::versions_1(args = (1), setup = ring)]
+#[bench::versions_10(args = (10), setup = ring)]
+#[bench::versions_100(args = (100), setup = ring)]
+fn ring_open_search(input: (KeyRing, Vec<u8>)) -> (Option<(u32, Plaintext)>, (KeyRing, Vec<u8>)) {
+    let opened = input.0.decrypt(black_box(&input.1), black_box(CONTEXT));
+    assert!(opened.is_some());
+    (black_box(opened), input)
+}
+
+#[library_benchmark]
+#[bench::versions_1(args = (1), setup = ring)]
+#[bench::versions_10(args = (10), setup = ring)]
+#[bench::versions_100(args = (100), setup = ring)]
+fn ring_open_named(input: (KeyRing, Vec<u8>)) -> (Plaintext, (KeyRing, Vec<u8>)) {
+    let opened = input
+        .0
+        .get(black_box(1))
+        .unwrap()
+        .key()
+        .decrypt(black_box(&input.1), black_box(CONTEXT))
+        .unwrap();
+    (black_box(opened), input)
+}
+
 #[library_benchmark]
 fn data_key() -> Plaintext {
     black_box(kes_crypto::random_data_key().unwrap())
@@ -95,7 +143,7 @@ fn data_key() -> Plaintext {
 
 library_benchmark_group!(
     name = crypto;
-    benchmarks = seal, open, record_parse, hmac, data_key
+    benchmarks = seal, open, record_parse, hmac, ring_open_search, ring_open_named, data_key
 );
 
 main!(library_benchmark_groups = crypto);

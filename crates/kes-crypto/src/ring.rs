@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::error::RecordError;
 use crate::gojson;
+use crate::key::Plaintext;
 use crate::record::{KeyVersion, PbHmacKey, PbKeyVersion, PbSecretKey, PbTimestamp, encode_base64};
 
 /// The most versions a key keeps (the newest included). Decrypting without a version tries
@@ -167,6 +168,14 @@ impl KeyRing {
     pub fn versions(&self) -> impl Iterator<Item = (u32, &KeyVersion)> {
         std::iter::once((self.number, &self.newest))
             .chain(self.archived.iter().rev().map(|(n, v)| (*n, v)))
+    }
+
+    /// Opens `ciphertext` with the first kept version, newest first, that authenticates it:
+    /// what decrypting without a version does. At most [`len`](Self::len) AEAD opens, each of
+    /// which fails at the tag check for a wrong version.
+    pub fn decrypt(&self, ciphertext: &[u8], context: &[u8]) -> Option<(u32, Plaintext)> {
+        self.versions()
+            .find_map(|(n, v)| v.key().decrypt(ciphertext, context).ok().map(|pt| (n, pt)))
     }
 
     /// How many versions are kept.

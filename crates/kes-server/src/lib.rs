@@ -17,6 +17,7 @@ mod policies;
 pub mod process;
 pub mod proxy;
 mod routes;
+mod schedule;
 pub mod server;
 pub mod setup;
 mod state;

@@ -94,7 +94,13 @@ impl Server {
             Logs::new(prepared.log),
         );
         server.set_connection_limits(prepared.connections);
+        tokio::spawn(crate::schedule::run(server.clone()));
         server
+    }
+
+    /// The token that stops the server.
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     /// Switches to a new configuration (SIGHUP): log levels, TLS for new connections, the

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::policies::{Meta, Policies};
 use crate::proxy::{Proxies, ProxyError};
+pub use crate::schedule::RotationRule;
 pub use crate::state::LogLevels;
 use crate::state::State;
 use crate::tls::{self, CertifiedKey, ClientAuth, TlsError};
@@ -176,6 +177,8 @@ pub struct Settings {
     pub proxy_header: Option<String>,
     /// Connection limits.
     pub connections: ConnectionLimits,
+    /// Scheduled key rotations.
+    pub rotation: Vec<RotationRule>,
 }
 
 impl Settings {
@@ -198,6 +201,7 @@ impl Settings {
             proxy_identities: Vec::new(),
             proxy_header: None,
             connections: ConnectionLimits::default(),
+            rotation: Vec::new(),
         }
     }
 }
@@ -290,7 +294,8 @@ pub fn prepare(
         created_by: settings.admin.clone(),
     };
     let policies = Policies::from_config(policies, meta);
-    let state = State::new(settings.admin, &api, store, settings.cache, proxies);
+    let mut state = State::new(settings.admin, &api, store, settings.cache, proxies);
+    state.rotation = settings.rotation;
     Ok(Prepared {
         state,
         policies,

@@ -46,6 +46,8 @@ pub struct State {
     /// its name, so that they do not race each other's compare-and-swap; other servers' updates
     /// still can, and are retried.
     pub key_updates: Box<[tokio::sync::Mutex<()>]>,
+    /// The config file's scheduled rotations.
+    pub rotation: Vec<crate::schedule::RotationRule>,
 }
 
 /// Stripes of [`State::key_updates`].
@@ -109,6 +111,7 @@ impl State {
             key_updates: (0..UPDATE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            rotation: Vec::new(),
         }
     }
 

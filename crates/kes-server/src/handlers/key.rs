@@ -269,23 +269,20 @@ pub(super) async fn decrypt(ctx: &Ctx<'_>) -> Reply {
     let open = |v: &KeyVersion| v.key().decrypt(&req.ciphertext, &req.context).ok();
     let plaintext = match version {
         Some(number) => ring.get(number).and_then(open),
-        None => {
-            let found = ring.versions().find_map(|(_, v)| open(v));
-            match found {
-                Some(pt) => Some(pt),
-                None => {
-                    let newer = refreshed(ctx, name).await?;
-                    if Arc::ptr_eq(&newer, &ring) {
-                        None
-                    } else {
-                        newer
-                            .versions()
-                            .filter(|(n, _)| ring.get(*n).is_none())
-                            .find_map(|(_, v)| open(v))
-                    }
+        None => match ring.decrypt(&req.ciphertext, &req.context) {
+            Some((_, pt)) => Some(pt),
+            None => {
+                let newer = refreshed(ctx, name).await?;
+                if Arc::ptr_eq(&newer, &ring) {
+                    None
+                } else {
+                    newer
+                        .versions()
+                        .filter(|(n, _)| ring.get(*n).is_none())
+                        .find_map(|(_, v)| open(v))
                 }
             }
-        }
+        },
     };
     let plaintext = plaintext.ok_or_else(ApiError::decrypt_failed)?;
     Ok(ok_secret_json(kes_api::encode_json_secret(

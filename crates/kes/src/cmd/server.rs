@@ -212,6 +212,14 @@ fn settings(config: kes_config::Config<KeyStoreConfig>, opts: &Options) -> Setti
         client_ca: config.tls.ca,
         proxy_identities: config.tls.proxy.identities,
         proxy_header: config.tls.proxy.header_cert,
+        rotation: config
+            .rotation
+            .iter()
+            .map(|r| setup::RotationRule {
+                pattern: r.pattern.clone(),
+                period: r.period,
+            })
+            .collect(),
         connections: setup::ConnectionLimits::new(
             config.limits.max_connections,
             config.limits.max_connections_per_address,

@@ -443,3 +443,68 @@ async fn a_server_whose_cache_is_behind_refreshes_the_key_once() {
     .await;
     assert_eq!((r.status, &r.json()["plaintext"]), (200, &pt3));
 }
+
+#[tokio::test]
+async fn scheduled_rotation_happens_once_per_period_across_servers_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cfg = config(&dir.path().join("keys"), "rotation:\n  sched-*: 2s\n");
+    let (ka, kb) = (Kes::start(a.path(), &cfg), Kes::start(b.path(), &cfg));
+    let admin = client(Who::Admin);
+    for key in ["sched-a", "other"] {
+        let r = send(
+            &admin,
+            "POST",
+            &ka.url(&format!("/v1/key/create/{key}")),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    // Wait for two scheduled rotations (bounded), reading the keystore's record itself: the
+    // servers' caches learn of a rotation by the other server only when they expire.
+    let record = dir.path().join("keys/sched-a");
+    let mut times: Vec<time::OffsetDateTime> = Vec::new();
+    for _ in 0..60 {
+        let ring = kes_crypto::KeyRing::parse(&std::fs::read(&record).unwrap()).unwrap();
+        times = ring.versions().map(|(_, v)| v.created_at()).collect();
+        if times.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        times.len() >= 3,
+        "{times:?}\n{}\n{}",
+        ka.stderr(),
+        kb.stderr()
+    );
+    // Once per period across both servers: each version is at least the period younger than
+    // the one before it.
+    for pair in times.windows(2) {
+        assert!(
+            pair[0] - pair[1] >= time::Duration::seconds(2),
+            "versions made at {times:?}"
+        );
+    }
+    // A key no rule names is left alone.
+    let d = send(&admin, "GET", &ka.url("/v1/key/describe/other"), None)
+        .await
+        .json();
+    assert!(d.get("versions").is_none(), "{d}");
+    // Every rotation is audited by the server that made it, and logged.
+    let audited = [&ka, &kb]
+        .iter()
+        .map(|k| {
+            k.stdout()
+                .matches("\"path\":\"/v1/key/rotate/sched-a\"")
+                .count()
+        })
+        .sum::<usize>();
+    assert!(audited >= 2, "{}\n{}", ka.stdout(), kb.stdout());
+    assert!(
+        format!("{}{}", ka.stderr(), kb.stderr()).contains("rotated key 'sched-a' to v2"),
+        "{}",
+        ka.stderr()
+    );
+}
