@@ -91,9 +91,12 @@ fn hmac(key: KeyVersion) -> ([u8; 32], KeyVersion) {
     (black_box(key.hmac(black_box(&DATA_KEY)).unwrap()), key)
 }
 
+/// A rotated key and a ciphertext of its oldest version.
+type RingInput = (KeyRing, Vec<u8>);
+
 /// A key with `versions` AES-256 versions and a data key sealed by its oldest one, the worst
 /// case of decrypting without a version (every newer version is tried first).
-fn ring(versions: usize) -> (KeyRing, Vec<u8>) {
+fn ring(versions: usize) -> RingInput {
     let id = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22";
     let now = time::OffsetDateTime::now_utc();
     let mut ring = KeyRing::single(KeyVersion::generate(KeyType::Aes256, id.into(), now).unwrap());
@@ -115,7 +118,7 @@ fn ring(versions: usize) -> (KeyRing, Vec<u8>) {
 #[bench::versions_1(args = (1), setup = ring)]
 #[bench::versions_10(args = (10), setup = ring)]
 #[bench::versions_100(args = (100), setup = ring)]
-fn ring_open_search(input: (KeyRing, Vec<u8>)) -> (Option<(u32, Plaintext)>, (KeyRing, Vec<u8>)) {
+fn ring_open_search(input: RingInput) -> (Option<(u32, Plaintext)>, RingInput) {
     let opened = input.0.decrypt(black_box(&input.1), black_box(CONTEXT));
     assert!(opened.is_some());
     (black_box(opened), input)
@@ -125,7 +128,7 @@ fn ring_open_search(input: (KeyRing, Vec<u8>)) -> (Option<(u32, Plaintext)>, (Ke
 #[bench::versions_1(args = (1), setup = ring)]
 #[bench::versions_10(args = (10), setup = ring)]
 #[bench::versions_100(args = (100), setup = ring)]
-fn ring_open_named(input: (KeyRing, Vec<u8>)) -> (Plaintext, (KeyRing, Vec<u8>)) {
+fn ring_open_named(input: RingInput) -> (Plaintext, RingInput) {
     let opened = input
         .0
         .get(black_box(1))
