@@ -492,7 +492,14 @@ async fn policies_identities_status_api_version() {
         create,
         &json!({"method": "PUT", "path": "/v1/key/create/", "max_body": 0, "timeout": 15})
     );
-    assert_eq!(routes.as_array().unwrap().len(), 28);
+    // The original's 22 routes, the 6 runtime policy and identity routes, the 2 version routes.
+    assert_eq!(routes.as_array().unwrap().len(), 30);
+    for path in ["/v1/key/rotate/", "/v1/key/version/delete/"] {
+        assert!(
+            routes.as_array().unwrap().iter().any(|r| r["path"] == path),
+            "{path} missing"
+        );
+    }
     let r = send(&admin, "GET", &kes.url("/v1/metrics"), None).await;
     assert_eq!(r.status, 200);
     assert!(

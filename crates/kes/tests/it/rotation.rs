@@ -492,15 +492,26 @@ async fn scheduled_rotation_happens_once_per_period_across_servers_and_is_audite
         .await
         .json();
     assert!(d.get("versions").is_none(), "{d}");
-    // Every rotation is audited by the server that made it, and logged.
-    let audited = [&ka, &kb]
-        .iter()
-        .map(|k| {
-            k.stdout()
-                .matches("\"path\":\"/v1/key/rotate/sched-a\"")
-                .count()
-        })
-        .sum::<usize>();
+    // Every rotation is audited by the server that made it, and logged (the lines may follow
+    // the keystore write by a moment).
+    let count = || {
+        [&ka, &kb]
+            .iter()
+            .map(|k| {
+                k.stdout()
+                    .matches("\"path\":\"/v1/key/rotate/sched-a\"")
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    let mut audited = count();
+    for _ in 0..40 {
+        if audited >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        audited = count();
+    }
     assert!(audited >= 2, "{}\n{}", ka.stdout(), kb.stdout());
     assert!(
         format!("{}{}", ka.stderr(), kb.stderr()).contains("rotated key 'sched-a' to v2"),
