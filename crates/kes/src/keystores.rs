@@ -27,6 +27,8 @@ pub static BACKENDS: &[Backend<KeyStoreConfig>] = &[
     kes_keystore_fortanix::BACKEND,
     #[cfg(feature = "gemalto")]
     kes_keystore_gemalto::BACKEND,
+    #[cfg(feature = "aws")]
+    kes_keystore_aws::BACKEND,
 ];
 
 /// Reads a config file with the backends of this build.
@@ -73,6 +75,8 @@ mod tests {
         assert!(sections.contains(&"fortanix.sdkms"));
         #[cfg(feature = "gemalto")]
         assert!(sections.contains(&"gemalto.keysecure"));
+        #[cfg(feature = "aws")]
+        assert!(sections.contains(&"aws.secretsmanager"));
         for section in &sections {
             assert!(
                 *section == "fs"
