@@ -100,6 +100,26 @@ impl Kes {
         Self::spawn(cmd, dir)
     }
 
+    /// Like [`Kes::try_start`], with every `AWS_*` variable of the test's environment removed
+    /// and `env` added (for the AWS credential chain).
+    pub fn try_start_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Result<Kes, String> {
+        let path = dir.join("config.yml");
+        std::fs::write(&path, config).unwrap();
+        let mut cmd = Command::new(kes_bin());
+        cmd.arg("server")
+            .arg("--config")
+            .arg(&path)
+            .arg("--addr")
+            .arg("127.0.0.1:0");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd, dir)
+    }
+
     /// Like [`Kes::start`], with the process's open-file limit (soft and hard) set to `fds`
     /// (by the shell's `ulimit -n`, before `exec`).
     pub fn start_with_fd_limit(dir: &Path, config: &str, fds: u32) -> Kes {

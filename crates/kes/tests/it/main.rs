@@ -13,6 +13,7 @@ mod harness;
 mod api;
 mod attacks;
 mod auth;
+mod aws;
 mod cli;
 mod crash;
 mod enterprise;
