@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 pub mod entrust;
 pub mod fortanix;
+pub mod gcp;
 pub mod gemalto;
 
 /// A request as the handler sees it.

@@ -29,6 +29,8 @@ pub static BACKENDS: &[Backend<KeyStoreConfig>] = &[
     kes_keystore_gemalto::BACKEND,
     #[cfg(feature = "entrust")]
     kes_keystore_entrust::BACKEND,
+    #[cfg(feature = "gcp")]
+    kes_keystore_gcp::BACKEND,
 ];
 
 /// Reads a config file with the backends of this build.
@@ -77,6 +79,8 @@ mod tests {
         assert!(sections.contains(&"gemalto.keysecure"));
         #[cfg(feature = "entrust")]
         assert!(sections.contains(&"entrust.keycontrol"));
+        #[cfg(feature = "gcp")]
+        assert!(sections.contains(&"gcp.secretmanager"));
         for section in &sections {
             assert!(
                 *section == "fs"

@@ -100,6 +100,21 @@ impl Kes {
         Self::spawn(cmd, dir)
     }
 
+    /// Like [`Kes::try_start`] with further environment variables (the cloud SDKs' own,
+    /// `SSL_CERT_FILE`).
+    pub fn try_start_env(dir: &Path, config: &str, env: &[(&str, String)]) -> Result<Kes, String> {
+        let path = dir.join("config.yml");
+        std::fs::write(&path, config).unwrap();
+        let mut cmd = Command::new(kes_bin());
+        cmd.arg("server")
+            .arg("--config")
+            .arg(&path)
+            .arg("--addr")
+            .arg("127.0.0.1:0");
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        Self::spawn(cmd, dir)
+    }
+
     /// Like [`Kes::start`], with the process's open-file limit (soft and hard) set to `fds`
     /// (by the shell's `ulimit -n`, before `exec`).
     pub fn start_with_fd_limit(dir: &Path, config: &str, fds: u32) -> Kes {

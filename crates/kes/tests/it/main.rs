@@ -14,6 +14,7 @@ mod api;
 mod attacks;
 mod auth;
 mod cli;
+mod cloud;
 mod crash;
 mod enterprise;
 mod faults;
