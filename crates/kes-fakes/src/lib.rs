@@ -26,6 +26,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub mod azure;
 pub mod entrust;
 pub mod fortanix;
 pub mod gcp;

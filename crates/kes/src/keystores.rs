@@ -31,6 +31,8 @@ pub static BACKENDS: &[Backend<KeyStoreConfig>] = &[
     kes_keystore_entrust::BACKEND,
     #[cfg(feature = "gcp")]
     kes_keystore_gcp::BACKEND,
+    #[cfg(feature = "azure")]
+    kes_keystore_azure::BACKEND,
 ];
 
 /// Reads a config file with the backends of this build.
@@ -81,6 +83,8 @@ mod tests {
         assert!(sections.contains(&"entrust.keycontrol"));
         #[cfg(feature = "gcp")]
         assert!(sections.contains(&"gcp.secretmanager"));
+        #[cfg(feature = "azure")]
+        assert!(sections.contains(&"azure.keyvault"));
         for section in &sections {
             assert!(
                 *section == "fs"

@@ -160,3 +160,110 @@ async fn gcp_application_default_credentials() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(!md.requests.lock().unwrap().is_empty(), "a metadata token");
 }
+
+struct Azure(kes_fakes::azure::FakeKeyVault);
+
+impl Vendor for Azure {
+    const NAME: &'static str = "azure";
+    // Each create waits for the vault's clock (whole seconds) to pass its version.
+    const MANY: usize = 6;
+
+    async fn start() -> Self {
+        let kv = kes_fakes::azure::FakeKeyVault::start().await;
+        // Pages of two: the server test's listing takes four.
+        kv.state().page_limit = 2;
+        Self(kv)
+    }
+
+    fn section(&self, credential: Option<&str>) -> String {
+        format!(
+            "  azure:\n    keyvault:\n      endpoint: {}\n      credentials:\n        tenant_id: {}\n        client_id: {}\n        client_secret: {}\n",
+            self.0.url(),
+            kes_fakes::azure::TENANT_ID,
+            kes_fakes::azure::CLIENT_ID,
+            credential.unwrap_or(kes_fakes::azure::CLIENT_SECRET),
+        )
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SSL_CERT_FILE", kes_fakes::ca_file().display().to_string()),
+            ("AZURE_AUTHORITY_HOST", self.0.url()),
+        ]
+    }
+
+    fn server(&mut self) -> &mut FakeServer {
+        &mut self.0.server
+    }
+
+    fn stored(&self, name: &str) -> Option<Vec<u8>> {
+        let state = self.0.state();
+        let versions = state.secrets.get(name)?;
+        assert_eq!(versions.len(), 1, "one version");
+        versions.first().map(|v| v.value.as_bytes().to_vec())
+    }
+
+    fn set_token_lifetime(&self, lifetime: Duration) {
+        self.0.state().token_lifetime = lifetime;
+    }
+
+    fn logins(&self) -> usize {
+        self.0.state().logins
+    }
+
+    fn expired_token_refusals(&self) -> usize {
+        self.0.state().expired_token_refusals
+    }
+
+    fn list_requests(&self) -> usize {
+        self.0.state().list_requests
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_server() {
+    a_server_on::<Azure>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_down_and_back() {
+    down_and_back::<Azure>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_wrong_credentials() {
+    wrong_credentials::<Azure>(
+        "not-the-client-secret",
+        "invalid_client: AADSTS7000215: Invalid client secret provided.",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_migrate() {
+    migrate_through::<Azure>().await;
+}
+
+/// No `credentials`: the managed identity of the instance metadata service (IMDS_ENDPOINT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_managed_identity() {
+    let kv = kes_fakes::azure::FakeKeyVault::start().await;
+    let imds = kes_fakes::azure::FakeImds::start(&kv).await;
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!("  azure:\n    keyvault:\n      endpoint: {}\n", kv.url());
+    let kes = Kes::try_start_env(
+        dir.path(),
+        &server_config(&section, ""),
+        &[
+            ("SSL_CERT_FILE", kes_fakes::ca_file().display().to_string()),
+            ("IMDS_ENDPOINT", imds.url()),
+        ],
+    )
+    .unwrap();
+    let admin = client(Who::Admin);
+    let r = send(&admin, "POST", &kes.url("/v1/key/create/mi"), None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = send_json(&admin, "POST", &kes.url("/v1/key/generate/mi"), &json!({})).await;
+    assert_eq!(r.status, 200);
+    assert!(!imds.requests.lock().unwrap().is_empty(), "an IMDS token");
+}
