@@ -26,8 +26,10 @@ use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub mod azure;
 pub mod entrust;
 pub mod fortanix;
+pub mod gcp;
 pub mod gemalto;
 
 /// A request as the handler sees it.

@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)]
 
+mod env;
 mod error;
 mod session;
 
@@ -25,6 +26,7 @@ use reqwest::header::HeaderValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use env::Env;
 pub use error::{Kind, Op, RestError, clean};
 pub use session::{Session, Token};
 
@@ -62,6 +64,10 @@ pub struct Request {
     pub auth: Option<(&'static str, String)>,
     /// The JSON body; bodies that carry stored values are built by [`secret_json`].
     pub body: Option<Bytes>,
+    /// The body's media type (`application/json` unless [`Request::form`] set another).
+    pub content_type: &'static str,
+    /// Further headers that are not credentials (`Metadata-Flavor: Google`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Request {
@@ -72,7 +78,23 @@ impl Request {
             path: path.into(),
             auth: None,
             body: None,
+            content_type: "application/json",
+            headers: Vec::new(),
         }
+    }
+
+    /// With an `application/x-www-form-urlencoded` body (OAuth 2.0 token requests), built
+    /// into a wiped buffer by [`secret_form`].
+    pub fn form(mut self, body: Bytes) -> Self {
+        self.body = Some(body);
+        self.content_type = "application/x-www-form-urlencoded";
+        self
+    }
+
+    /// With the header `name: value` (not a credential: it may appear in Debug output).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// With the authorization header `name: value`.
@@ -101,6 +123,8 @@ impl std::fmt::Debug for Request {
             .field("path", &self.path)
             .field("auth", &self.auth.as_ref().map(|(name, _)| name))
             .field("body", &self.body.as_ref().map(Bytes::len))
+            .field("content_type", &self.content_type)
+            .field("headers", &self.headers)
             .finish()
     }
 }
@@ -110,6 +134,25 @@ pub fn secret_json(body: &impl Serialize, size_hint: usize) -> Result<Bytes, Str
     let mut buf = SecretBuf::with_capacity(size_hint.max(64));
     serde_json::to_writer(&mut buf, body).map_err(|e| format!("cannot encode a request: {e}"))?;
     Ok(Bytes::from_owner(buf))
+}
+
+/// An `application/x-www-form-urlencoded` body of `pairs`, in a buffer that is wiped when the
+/// HTTP stack drops its last reference (the values may be credentials).
+pub fn secret_form(pairs: &[(&str, &str)]) -> Bytes {
+    let size: usize = pairs.iter().map(|(k, v)| k.len() + 3 * v.len() + 2).sum();
+    let mut buf = SecretBuf::with_capacity(size.max(64));
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            buf.extend_from_slice(b"&");
+        }
+        buf.extend_from_slice(segment(name).as_bytes());
+        buf.extend_from_slice(b"=");
+        // `segment` allocates a plain String: build the encoding straight into the buffer.
+        for part in utf8_percent_encode(value, SEGMENT) {
+            buf.extend_from_slice(part.as_bytes());
+        }
+    }
+    Bytes::from_owner(buf)
 }
 
 /// An answer, whatever its status.
@@ -294,9 +337,12 @@ impl Rest {
             value.set_sensitive(true);
             builder = builder.header(*name, value);
         }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
         if let Some(body) = &request.body {
             builder = builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, request.content_type)
                 .body(body.clone());
         }
         let network = |e: reqwest::Error, call: &str| {
@@ -475,6 +521,14 @@ mod tests {
         assert_eq!(r.call(), "POST /x/y");
         let debug = format!("{r:?}");
         assert!(!debug.contains("tok"), "{debug}");
+    }
+
+    #[test]
+    fn forms_are_encoded() {
+        let body = secret_form(&[("grant_type", "a:b"), ("assertion", "x y&z")]);
+        assert_eq!(&body[..], b"grant_type=a%3Ab&assertion=x%20y%26z");
+        let r = Request::new(Method::POST, "/token").form(body);
+        assert_eq!(r.content_type, "application/x-www-form-urlencoded");
     }
 
     #[test]

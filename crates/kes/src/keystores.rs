@@ -31,6 +31,10 @@ pub static BACKENDS: &[Backend<KeyStoreConfig>] = &[
     kes_keystore_entrust::BACKEND,
     #[cfg(feature = "aws")]
     kes_keystore_aws::BACKEND,
+    #[cfg(feature = "gcp")]
+    kes_keystore_gcp::BACKEND,
+    #[cfg(feature = "azure")]
+    kes_keystore_azure::BACKEND,
 ];
 
 /// Reads a config file with the backends of this build.
@@ -81,6 +85,10 @@ mod tests {
         assert!(sections.contains(&"entrust.keycontrol"));
         #[cfg(feature = "aws")]
         assert!(sections.contains(&"aws.secretsmanager"));
+        #[cfg(feature = "gcp")]
+        assert!(sections.contains(&"gcp.secretmanager"));
+        #[cfg(feature = "azure")]
+        assert!(sections.contains(&"azure.keyvault"));
         for section in &sections {
             assert!(
                 *section == "fs"

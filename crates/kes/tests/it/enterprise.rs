@@ -17,12 +17,19 @@ use kes_fakes::FakeServer;
 use serde_json::json;
 
 use crate::harness::{Kes, Who, admin_identity, client, config, pki, send, send_json};
-use crate::migrate::{files, migrate};
+use crate::migrate::{files, migrate_env};
 
 /// What the tests need of one vendor's fake.
-trait Vendor {
+pub(crate) trait Vendor {
     /// The backend's name in errors (`fortanix`).
     const NAME: &'static str;
+    /// How many keys the server test creates (more than three pages of the listing).
+    const MANY: usize = 620;
+    /// Environment variables the server needs for this fake (`SSL_CERT_FILE`, the SDKs'
+    /// endpoint overrides).
+    fn env(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// Starts the fake.
     async fn start() -> Self;
     /// The YAML under `keystore:` (indented by two spaces) for this fake, with `credential`
@@ -186,7 +193,7 @@ impl Vendor for Entrust {
 }
 
 /// A server config for the committed PKI with `keystore` (lines under `keystore:`).
-fn server_config(keystore: &str, extra: &str) -> String {
+pub(crate) fn server_config(keystore: &str, extra: &str) -> String {
     let pki = pki();
     format!(
         "admin:\n  identity: {admin}\ntls:\n  key: {key}\n  cert: {cert}\nkeystore:\n{keystore}{extra}",
@@ -194,6 +201,16 @@ fn server_config(keystore: &str, extra: &str) -> String {
         key = pki.join("server.key").display(),
         cert = pki.join("server.crt").display(),
     )
+}
+
+/// A server on `vendor`'s fake, started in `dir`.
+fn start_on<V: Vendor>(vendor: &V, dir: &Path) -> Kes {
+    Kes::try_start_env(
+        dir,
+        &server_config(&vendor.section(None), ""),
+        &vendor.env(),
+    )
+    .unwrap_or_else(|e| panic!("server did not start: {e}"))
 }
 
 async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
@@ -210,12 +227,12 @@ where
 
 /// Create, generate, decrypt, list (more than three pages), delete; values as the original
 /// stores them; a token expiring mid-run.
-async fn a_server_on<V: Vendor>() {
+pub(crate) async fn a_server_on<V: Vendor>() {
     let vendor = V::start().await;
     // Tokens of two seconds: the creates below (over four seconds) never meet an expired one.
     vendor.set_token_lifetime(Duration::from_secs(2));
     let dir = tempfile::tempdir().unwrap();
-    let kes = Kes::start(dir.path(), &server_config(&vendor.section(None), ""));
+    let kes = start_on(&vendor, dir.path());
     let admin = client(Who::Admin);
 
     let r = send(&admin, "POST", &kes.url("/v1/key/create/my-key"), None).await;
@@ -242,7 +259,7 @@ async fn a_server_on<V: Vendor>() {
 
     // Another server on the same key manager (nothing cached) decrypts it.
     let dir2 = tempfile::tempdir().unwrap();
-    let other = Kes::start(dir2.path(), &server_config(&vendor.section(None), ""));
+    let other = start_on(&vendor, dir2.path());
     let r = send_json(
         &admin,
         "POST",
@@ -255,7 +272,7 @@ async fn a_server_on<V: Vendor>() {
 
     let logins = vendor.logins();
     let started = Instant::now();
-    let n = 620;
+    let n = V::MANY;
     for i in 0..n {
         let r = send(
             &admin,
@@ -305,10 +322,10 @@ async fn a_server_on<V: Vendor>() {
 
 /// The key manager down: status says unreachable, an uncached key fails as in the original;
 /// back: the server recovers by itself.
-async fn down_and_back<V: Vendor>() {
+pub(crate) async fn down_and_back<V: Vendor>() {
     let mut vendor = V::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let kes = Kes::start(dir.path(), &server_config(&vendor.section(None), ""));
+    let kes = start_on(&vendor, dir.path());
     let admin = client(Who::Admin);
     for key in ["cached", "uncached"] {
         let r = send(
@@ -327,7 +344,7 @@ async fn down_and_back<V: Vendor>() {
     assert_eq!(generate("cached").await.status, 200);
     // A second server knows no key yet: every key is uncached there.
     let dir2 = tempfile::tempdir().unwrap();
-    let cold = Kes::start(dir2.path(), &server_config(&vendor.section(None), ""));
+    let cold = start_on(&vendor, dir2.path());
 
     vendor.server().stop().await;
     let status_url = kes.url("/v1/status");
@@ -385,11 +402,11 @@ async fn down_and_back<V: Vendor>() {
 }
 
 /// Wrong credentials: the server does not start, and says which backend refused.
-async fn wrong_credentials<V: Vendor>(bad: &str, expect: &str) {
+pub(crate) async fn wrong_credentials<V: Vendor>(bad: &str, expect: &str) {
     let vendor = V::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = server_config(&vendor.section(Some(bad)), "");
-    let err = match Kes::try_start(dir.path(), &config, &[]) {
+    let err = match Kes::try_start_env(dir.path(), &config, &vendor.env()) {
         Err(err) => err,
         Ok(_) => panic!("a server started with wrong credentials"),
     };
@@ -399,7 +416,7 @@ async fn wrong_credentials<V: Vendor>(bad: &str, expect: &str) {
 
 /// fs → vendor → fs: the records arrive byte for byte, a server on the vendor decrypts what
 /// the fs server sealed, and the way back gives the original files.
-async fn migrate_through<V: Vendor>() {
+pub(crate) async fn migrate_through<V: Vendor>() {
     let vendor = V::start().await;
     let dir = tempfile::tempdir().unwrap();
     let src_keys = dir.path().join("src");
@@ -432,11 +449,14 @@ async fn migrate_through<V: Vendor>() {
     let back_keys = dir.path().join("back");
     let back = dir.path().join("back.yml");
     std::fs::write(&back, config(&back_keys, "")).unwrap();
+    let vendor_env = vendor.env();
     let run = |args: Vec<String>| {
         let dir = dir.path().to_owned();
+        let env = vendor_env.clone();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            migrate(&dir, &args)
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            migrate_env(&dir, &args, &env)
         })
     };
     let s = |p: &Path| p.display().to_string();
@@ -461,7 +481,7 @@ async fn migrate_through<V: Vendor>() {
     assert!(vendor.stored("other").is_none());
 
     let vendor_dir = tempfile::tempdir().unwrap();
-    let target = Kes::start(vendor_dir.path(), &server_config(&vendor.section(None), ""));
+    let target = start_on(&vendor, vendor_dir.path());
     let r = send_json(
         &admin,
         "POST",

@@ -101,8 +101,13 @@ impl Kes {
     }
 
     /// Like [`Kes::try_start`], with every `AWS_*` variable of the test's environment removed
-    /// and `env` added (for the AWS credential chain).
-    pub fn try_start_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Result<Kes, String> {
+    /// (for the AWS credential chain) and `env` added (the cloud SDKs' own variables,
+    /// `SSL_CERT_FILE`).
+    pub fn try_start_env<V: AsRef<std::ffi::OsStr>>(
+        dir: &Path,
+        config: &str,
+        env: &[(&str, V)],
+    ) -> Result<Kes, String> {
         let path = dir.join("config.yml");
         std::fs::write(&path, config).unwrap();
         let mut cmd = Command::new(kes_bin());
@@ -116,7 +121,7 @@ impl Kes {
                 cmd.env_remove(name);
             }
         }
-        cmd.envs(env.iter().copied());
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_ref())));
         Self::spawn(cmd, dir)
     }
 

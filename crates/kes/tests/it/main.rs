@@ -15,6 +15,7 @@ mod attacks;
 mod auth;
 mod aws;
 mod cli;
+mod cloud;
 mod crash;
 mod enterprise;
 mod faults;

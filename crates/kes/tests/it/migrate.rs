@@ -28,7 +28,7 @@ pub(crate) struct Out {
 }
 
 /// Runs `kes migrate <args>` in `dir` with an empty environment plus `env` (at most 60 s).
-fn migrate_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+pub(crate) fn migrate_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     let mut child = Command::new(kes_bin())
         .arg("migrate")
         .args(args)
