@@ -419,6 +419,10 @@ pub struct PhaseSpec {
     pub warmup: Duration,
     /// Measured time (for sweeps: the upper bound of the sweep).
     pub measure: Duration,
+    /// Open loop: this many requests per second in all, spread evenly over the connections,
+    /// whatever the server's speed; `None`: each connection sends its next request as soon as
+    /// the last is answered (keep-alive mode only).
+    pub rate: Option<u32>,
 }
 
 /// What a phase needs from its surroundings.
@@ -437,6 +441,10 @@ pub struct PhaseEnv<'a> {
     pub suites: Suites,
     /// How long to wait for a quiet machine before a phase (zero: don't).
     pub quiet_wait: Duration,
+    /// The server's name in the report (`--server-bin NAME=PATH`).
+    pub server: &'a str,
+    /// Whether to count the server's system calls with perf.
+    pub syscalls: bool,
 }
 
 /// The figures of one phase.
@@ -444,6 +452,10 @@ pub struct PhaseEnv<'a> {
 pub struct PhaseResult {
     /// Short name.
     pub name: String,
+    /// The server measured (its name from `--server-bin`).
+    pub server: String,
+    /// The offered load of an open-loop phase, requests per second (`None`: closed loop).
+    pub rate: Option<u32>,
     /// The operation.
     pub op: Op,
     /// How requests were sent.
@@ -478,6 +490,15 @@ pub struct PhaseResult {
     pub max_us: f64,
     /// Server CPU time (user + system) per request, µs.
     pub server_cpu_us: f64,
+    /// Server CPU time per request from the scheduler's exact run times of its threads, µs.
+    pub server_run_us: f64,
+    /// The server's context switches (voluntary + involuntary) per request.
+    pub switches_per_req: f64,
+    /// Wakeups of the server's threads per request (their voluntary switches: each sleep ends
+    /// with a wakeup).
+    pub wakeups_per_req: f64,
+    /// The server's system calls per request (perf), if they could be counted.
+    pub syscalls_per_req: Option<f64>,
     /// Server user time per request, µs.
     pub server_user_us: f64,
     /// Server system time per request, µs.
@@ -581,14 +602,27 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
     };
 
     let sweep = matches!(spec.workload.keys, Keys::Sweep(..));
+    if spec.rate.is_some() && (sweep || spec.mode != Mode::KeepAlive) {
+        bail!("an open-loop phase uses keep-alive connections and no key sweep");
+    }
     let control = Arc::new(AtomicU8::new(if sweep { MEASURE } else { WARMUP }));
     let mut workers = Vec::with_capacity(spec.conns);
     let mut busy = busy.into_iter();
+    let mut schedules = Vec::new();
     for i in 0..spec.conns {
         let workload = spec.workload.clone();
         let control = Arc::clone(&control);
         let rng = XorShift::new(u64::try_from(i).unwrap_or(0) + 1);
         let handle = match spec.mode {
+            Mode::KeepAlive if spec.rate.is_some() => {
+                let conn = busy.next().context("a busy connection is missing")?;
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                schedules.push(tx);
+                let config = Arc::clone(&config);
+                tokio::spawn(open_loop_worker(
+                    conn, env.addr, config, workload, control, rng, rx,
+                ))
+            }
             Mode::KeepAlive => {
                 let conn = busy.next().context("a busy connection is missing")?;
                 let config = Arc::clone(&config);
@@ -615,11 +649,23 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
         };
         workers.push(handle);
     }
+    let pacer = spec.rate.map(|rate| {
+        let control = Arc::clone(&control);
+        let limit = spec.warmup + spec.measure + JOIN_TIMEOUT;
+        std::thread::spawn(move || pace(rate, &schedules, &control, limit))
+    });
+    let mut syscalls = if env.syscalls {
+        crate::perf::Syscalls::attach(env.pid)
+    } else {
+        None
+    };
 
     if !sweep {
         tokio::time::sleep(spec.warmup).await;
     }
     proc::reset_peak(env.pid)?;
+    let counting = syscalls.as_mut().is_some_and(crate::perf::Syscalls::enable);
+    let sched0 = proc::sched(env.pid)?;
     let server0 = proc::cpu_time(Some(env.pid), env.tick)?;
     let client0 = proc::cpu_time(None, env.tick)?;
     let machine0 = proc::machine_busy(env.tick)?;
@@ -636,7 +682,12 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
     }
     control.store(STOP, Ordering::SeqCst);
     let elapsed = t0.elapsed();
+    let sched1 = proc::sched(env.pid)?;
     let server1 = proc::cpu_time(Some(env.pid), env.tick)?;
+    let syscalls = match syscalls {
+        Some(mut perf) if counting => perf.disable().then(|| perf.finish()).flatten(),
+        _ => None,
+    };
     let client1 = proc::cpu_time(None, env.tick)?;
     let machine1 = proc::machine_busy(env.tick)?;
     let memory = proc::memory(env.pid)?;
@@ -653,6 +704,10 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
         }
     }
     drop(idle);
+    if let Some(pacer) = pacer {
+        // It stops at STOP (or its time limit) and ends once the workers' channels are gone.
+        let _ = pacer.join();
+    }
 
     Ok(summarize(
         spec,
@@ -661,6 +716,8 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
         Window {
             elapsed,
             server: server1.since(server0),
+            sched: sched1.since(sched0),
+            syscalls,
             client: client1.since(client0),
             machine: machine1.saturating_sub(machine0),
             memory,
@@ -673,6 +730,8 @@ pub async fn run_phase(spec: &PhaseSpec, env: &PhaseEnv<'_>) -> Result<PhaseResu
 struct Window {
     elapsed: Duration,
     server: CpuTime,
+    sched: proc::Sched,
+    syscalls: Option<u64>,
     client: CpuTime,
     machine: Duration,
     memory: proc::Memory,
@@ -688,6 +747,8 @@ fn summarize(spec: &PhaseSpec, env: &PhaseEnv<'_>, total: &WorkerStats, w: Windo
     const MB: f64 = 1e6;
     PhaseResult {
         name: spec.name.clone(),
+        server: env.server.to_owned(),
+        rate: spec.rate,
         op: spec.workload.op,
         mode: spec.mode,
         conns: spec.conns,
@@ -705,6 +766,10 @@ fn summarize(spec: &PhaseSpec, env: &PhaseEnv<'_>, total: &WorkerStats, w: Windo
         p99_us: us(total.hist.value_at_quantile(0.99)),
         max_us: us(total.hist.max()),
         server_cpu_us: per_req(w.server.total()),
+        server_run_us: w.sched.run_ns as f64 / 1e3 / n,
+        switches_per_req: w.sched.switches() as f64 / n,
+        wakeups_per_req: w.sched.voluntary as f64 / n,
+        syscalls_per_req: w.syscalls.map(|c| c as f64 / n),
         server_user_us: per_req(w.server.user),
         server_sys_us: per_req(w.server.system),
         server_cores: w.server.total().as_secs_f64() / seconds.max(1e-9),
@@ -772,6 +837,93 @@ async fn keep_alive_worker(
         }
     }
     Ok(stats)
+}
+
+/// Sends the requests of an open-loop phase: each at the time the pacer set for it (it receives
+/// the intended send times), and latency counts from that time, so a server that falls behind
+/// shows its queueing in the latency instead of slowing the load down (no coordinated omission).
+async fn open_loop_worker(
+    mut conn: Conn,
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    workload: Workload,
+    control: Arc<AtomicU8>,
+    mut rng: XorShift,
+    mut schedule: tokio::sync::mpsc::UnboundedReceiver<Instant>,
+) -> Result<WorkerStats> {
+    let mut stats = WorkerStats::new()?;
+    let mut consecutive_errors = 0;
+    for _ in 0..MAX_REQUESTS_PER_WORKER {
+        let Some(intended) = schedule.recv().await else {
+            break;
+        };
+        if control.load(Ordering::Relaxed) == STOP {
+            break;
+        }
+        let Some(key) = workload.next_key(&mut rng) else {
+            break;
+        };
+        match conn.send(workload.request(key, false)).await {
+            Ok(_) => {
+                record(&mut stats, &control, intended);
+                consecutive_errors = 0;
+            }
+            Err(err) => {
+                stats.error(&err);
+                consecutive_errors += 1;
+                if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                    break;
+                }
+                if conn.is_closed() {
+                    match Conn::open(addr, Arc::clone(&config)).await {
+                        Ok(new) => conn = new,
+                        Err(err) => stats.error(&err),
+                    }
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// The pacer of an open-loop phase: request `k` is due at `start + k / rate`, on connection
+/// `k mod n`, so every connection sends at `rate / n` and the connections take turns. It sleeps
+/// until each due time (with a timer slack of 1 ns, so sleeps end on time) and hands the time to
+/// the connection's worker; it stops at the end of the phase or after `limit`.
+fn pace(
+    rate: u32,
+    schedules: &[tokio::sync::mpsc::UnboundedSender<Instant>],
+    control: &AtomicU8,
+    limit: Duration,
+) {
+    set_timer_slack_ns(1);
+    let start = Instant::now();
+    let interval = Duration::from_secs(1).as_secs_f64() / f64::from(rate.max(1));
+    let most = (limit.as_secs_f64() / interval).ceil() as u64;
+    for k in 0..most {
+        if control.load(Ordering::Relaxed) == STOP || schedules.is_empty() {
+            return;
+        }
+        let due = start + Duration::from_secs_f64(k as f64 * interval);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let worker = usize::try_from(k).unwrap_or(0) % schedules.len();
+        if schedules.get(worker).is_none_or(|tx| tx.send(due).is_err()) {
+            return;
+        }
+    }
+}
+
+/// Sets the calling thread's timer slack (how late the kernel may end its sleeps to batch
+/// wakeups; 50 µs by default).
+fn set_timer_slack_ns(ns: u64) {
+    #[allow(unsafe_code)]
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only this thread's timer slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0);
+    }
 }
 
 async fn new_conn_worker(

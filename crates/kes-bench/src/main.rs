@@ -13,11 +13,15 @@
 //! What it must never do: send traffic anywhere but the loopback address of the server it
 //! started, run without a time bound, or leave the server running (it is killed on exit).
 
-// One `unsafe` block: `prctl` in the forked server process (see `server::kill_with_parent`).
+// `unsafe` only for system calls: `prctl` and `sched_setaffinity` in the forked server process
+// (`server::before_exec`), `fcntl`/`dup2` in the forked perf process (`perf::pass_fds`), pinning
+// (`affinity`) and the pacer's timer slack (`load::set_timer_slack_ns`).
 #![deny(unsafe_code)]
 
+mod affinity;
 mod chart;
 mod load;
+mod perf;
 mod proc;
 mod report;
 mod server;
@@ -54,15 +58,64 @@ enum Group {
     Idle,
     /// generate with audit logging on (a second server).
     Audit,
+    /// generate and decrypt at the offered loads of `--rate` (open loop), at saturation on
+    /// `--conns` connections and on one connection, alternating between the `--server-bin`s.
+    Rate,
+}
+
+/// A server binary to measure: `PATH` or `NAME=PATH`.
+#[derive(Debug, Clone)]
+struct ServerBin {
+    name: String,
+    path: PathBuf,
+}
+
+impl std::str::FromStr for ServerBin {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (name, path) = match s.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !name.contains('/') => (name, path),
+            _ => ("", s),
+        };
+        if path.is_empty() {
+            return Err("a server binary is PATH or NAME=PATH".into());
+        }
+        let path = PathBuf::from(path);
+        let name = if name.is_empty() {
+            path.file_name()
+                .map_or_else(|| "kes".to_owned(), |n| n.to_string_lossy().into_owned())
+        } else {
+            name.to_owned()
+        };
+        Ok(ServerBin { name, path })
+    }
 }
 
 /// Load benchmark of the KES server over mTLS on loopback.
 #[derive(Debug, Parser)]
 #[command(name = "kes-bench", version, about)]
 struct Args {
-    /// The kes binary to benchmark; by default `cargo build --release -p kes` builds it.
-    #[arg(long, value_name = "PATH")]
-    kes: Option<PathBuf>,
+    /// The server binary to benchmark, any KES-compatible one (started as `PATH server --config
+    /// FILE --addr 127.0.0.1:PORT` with the same config and certificates); by default `cargo build
+    /// --release -p kes` builds this repository's. Given more than once, the `rate` group's
+    /// phases alternate between them (the other groups use the first); `NAME=PATH` names one
+    /// in the report.
+    #[arg(long = "server-bin", alias = "kes", value_name = "[NAME=]PATH")]
+    server_bin: Vec<ServerBin>,
+    /// Offered loads of the `rate` group, requests per second in all (open loop).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000u32, 4000, 8000],
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rate: Vec<u32>,
+    /// Pin the server(s) to these CPUs (`taskset -c` syntax, e.g. `0`).
+    #[arg(long, value_name = "LIST", value_parser = affinity::CpuSet::parse)]
+    server_cpus: Option<affinity::CpuSet>,
+    /// Pin the load generator to these CPUs (e.g. `1`).
+    #[arg(long, value_name = "LIST", value_parser = affinity::CpuSet::parse)]
+    client_cpus: Option<affinity::CpuSet>,
+    /// Do not count the server's system calls with perf.
+    #[arg(long)]
+    no_syscalls: bool,
     /// The test PKI directory (ca.crt, server.*, admin.*, app.*).
     #[arg(long, value_name = "DIR")]
     pki: Option<PathBuf>,
@@ -95,7 +148,7 @@ struct Args {
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     client_threads: u16,
-    /// Run only these groups (comma-separated); default: all.
+    /// Run only these groups (comma-separated); default: all but `rate`.
     #[arg(long, value_delimiter = ',', value_name = "GROUP")]
     only: Vec<Group>,
     /// A short smoke run: 0.2 s warm-up, 0.5 s phases, 10,000 keys, 256 idle connections.
@@ -133,9 +186,17 @@ fn run(args: Args) -> Result<()> {
         .pki
         .clone()
         .unwrap_or_else(|| root.join("testdata/pki"));
-    let kes = match &args.kes {
-        Some(path) => path.clone(),
-        None => server::build_release(&root)?,
+    if let Some(cpus) = &args.client_cpus {
+        // Before the runtime exists, so that its threads (and perf) inherit the pinning.
+        cpus.pin_current_thread()?;
+    }
+    let servers = if args.server_bin.is_empty() {
+        vec![ServerBin {
+            name: "kes".into(),
+            path: server::build_release(&root)?,
+        }]
+    } else {
+        args.server_bin.clone()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(usize::from(args.client_threads))
@@ -148,7 +209,7 @@ fn run(args: Args) -> Result<()> {
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            result = bench(&args, &kes, &pki) => result,
+            result = bench(&args, &servers, &pki) => result,
             _ = tokio::signal::ctrl_c() => bail!("interrupted"),
             _ = terminate.recv() => bail!("terminated"),
         }
@@ -156,10 +217,17 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn selected(args: &Args, group: Group) -> bool {
-    args.only.is_empty() || args.only.contains(&group)
+    if args.only.is_empty() {
+        return group != Group::Rate;
+    }
+    args.only.contains(&group)
 }
 
-async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
+async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
+    let Some(first) = servers.first() else {
+        bail!("no server binary to benchmark");
+    };
+    let kes = &first.path;
     let run_started = Instant::now();
     let tmp = tempfile::Builder::new()
         .prefix("kes-bench-")
@@ -200,6 +268,7 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
         who: Who::Admin,
         warmup,
         measure,
+        rate: None,
     };
     let tick = proc::clock_tick();
     let quiet_wait = Duration::from_secs(u64::from(args.quiet_wait));
@@ -213,7 +282,14 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
             mlock: args.mlock.clone(),
         })
     };
-    let mut srv = Server::start(kes, tmp.path(), &config(false)?)?;
+    let only_rate = !args.only.is_empty() && args.only.iter().all(|g| *g == Group::Rate);
+    if selected(args, Group::Rate) {
+        rate_group(args, servers, pki, &config(false)?, tmp.path(), &mut phases).await?;
+    }
+    if only_rate {
+        return finish(args, phases, &[], "", run_started.elapsed());
+    }
+    let mut srv = Server::start(kes, tmp.path(), &config(false)?, args.server_cpus)?;
     eprintln!(
         "kes server (pid {}) listening on {}, audit off",
         srv.pid(),
@@ -227,6 +303,8 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
         audit: false,
         suites: args.suites,
         quiet_wait,
+        server: &first.name,
+        syscalls: !args.no_syscalls,
     };
     let admin_tls = load::client_config(pki, Who::Admin, false, args.suites)?;
     let ciphertext = load::sealed_data_key(srv.addr, Arc::clone(&admin_tls), 0).await?;
@@ -345,7 +423,7 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
     drop(srv);
 
     if selected(args, Group::Audit) {
-        let mut srv = Server::start(kes, tmp.path(), &config(true)?)?;
+        let mut srv = Server::start(kes, tmp.path(), &config(true)?, args.server_cpus)?;
         eprintln!(
             "kes server (pid {}) listening on {}, audit on",
             srv.pid(),
@@ -359,6 +437,8 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
             audit: true,
             suites: args.suites,
             quiet_wait,
+            server: &first.name,
+            syscalls: !args.no_syscalls,
         };
         let mut s = spec(
             &format!("generate ×{conns}, audit on"),
@@ -377,6 +457,89 @@ async fn bench(args: &Args, kes: &Path, pki: &Path) -> Result<()> {
         &idle_name,
         run_started.elapsed(),
     )
+}
+
+/// The `rate` group: every server runs at once (each idle while another is measured), and each
+/// phase is measured on one server after the other, so that drift of a shared machine falls on
+/// all alike. Phases: generate and decrypt at each `--rate` on `--conns` connections (open loop),
+/// at saturation on `--conns` connections and on one connection (closed loop).
+async fn rate_group(
+    args: &Args,
+    servers: &[ServerBin],
+    pki: &Path,
+    config: &str,
+    tmp: &Path,
+    phases: &mut Vec<PhaseResult>,
+) -> Result<()> {
+    let mut running = Vec::new();
+    for (i, bin) in servers.iter().enumerate() {
+        let dir = tmp.join(format!("server-{i}"));
+        std::fs::create_dir_all(&dir).context("server dir")?;
+        let srv = Server::start(&bin.path, &dir, config, args.server_cpus)?;
+        eprintln!(
+            "{} (pid {}) listening on {}, audit off",
+            bin.name,
+            srv.pid(),
+            srv.addr
+        );
+        running.push(srv);
+    }
+    let admin_tls = load::client_config(pki, Who::Admin, false, args.suites)?;
+    let Some(addr) = running.first().map(|s| s.addr) else {
+        bail!("no server binary to benchmark");
+    };
+    let ciphertext = load::sealed_data_key(addr, admin_tls, 0).await?;
+    let conns = usize::from(args.conns);
+    let warmup = Duration::from_secs_f64(args.warmup);
+    let measure = Duration::from_secs_f64(args.measure);
+    let quiet_wait = Duration::from_secs(u64::from(args.quiet_wait));
+    let tick = proc::clock_tick();
+    for (op, sealed) in [
+        (Op::Generate, None),
+        (Op::Decrypt, Some(ciphertext.as_slice())),
+    ] {
+        let workload = Workload::new(op, Keys::One(0), sealed)?;
+        let mut loads: Vec<(String, usize, Option<u32>)> = args
+            .rate
+            .iter()
+            .map(|r| (format!("{} ×{conns} @ {r}/s", op.as_str()), conns, Some(*r)))
+            .collect();
+        loads.push((format!("{} ×{conns} saturated", op.as_str()), conns, None));
+        loads.push((format!("{} ×1 saturated", op.as_str()), 1, None));
+        for (round, (name, n, rate)) in loads.into_iter().enumerate() {
+            for (bin, srv) in servers.iter().zip(running.iter_mut()) {
+                let env = PhaseEnv {
+                    addr: srv.addr,
+                    pid: srv.pid(),
+                    tick,
+                    pki,
+                    audit: false,
+                    suites: args.suites,
+                    quiet_wait,
+                    server: &bin.name,
+                    syscalls: !args.no_syscalls,
+                };
+                let spec = PhaseSpec {
+                    name: name.clone(),
+                    workload: workload.clone(),
+                    mode: Mode::KeepAlive,
+                    conns: n,
+                    idle: 0,
+                    who: Who::Admin,
+                    // The first phase of each server also warms it up.
+                    warmup: if round == 0 {
+                        warmup.max(Duration::from_secs(1))
+                    } else {
+                        warmup
+                    },
+                    measure,
+                    rate,
+                };
+                measure_phase(&spec, &env, srv, phases).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Waits (at most `limit`) until the machine's load, apart from this process, is below 0.1 core.

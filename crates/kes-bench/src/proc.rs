@@ -179,6 +179,81 @@ pub fn threads(pid: u32) -> Result<u64> {
         .context("/proc status has no Threads line")
 }
 
+/// What the scheduler reports of all threads of a process, summed: CPU time (exact, unlike the
+/// tick-sampled times of `/proc/<pid>/stat`) and context switches. Threads that exit between two
+/// readings drop out of the sums, so compare readings of a server whose threads live on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sched {
+    /// Time the threads ran on a CPU, ns (the first field of `/proc/<pid>/task/<tid>/schedstat`).
+    pub run_ns: u64,
+    /// Times a thread went to sleep (`voluntary_ctxt_switches`); each such sleep ends with a
+    /// wakeup, so this is also the number of wakeups of the process's threads.
+    pub voluntary: u64,
+    /// Times a thread was preempted (`nonvoluntary_ctxt_switches`).
+    pub involuntary: u64,
+}
+
+impl Sched {
+    /// The figures between `earlier` and `self` (zero where a sum went down).
+    pub fn since(self, earlier: Sched) -> Sched {
+        Sched {
+            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
+
+    /// Voluntary plus involuntary context switches.
+    pub fn switches(self) -> u64 {
+        self.voluntary + self.involuntary
+    }
+}
+
+/// The scheduler figures of process `pid`, summed over its threads.
+pub fn sched(pid: u32) -> Result<Sched> {
+    let dir = proc_path(Some(pid), "task");
+    let mut total = Sched::default();
+    let tasks = std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    for task in tasks {
+        let task = task
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path();
+        // A thread that exited since the listing has no files any more: it is left out.
+        let (Ok(schedstat), Ok(status)) = (
+            std::fs::read_to_string(task.join("schedstat")),
+            std::fs::read_to_string(task.join("status")),
+        ) else {
+            continue;
+        };
+        let one = parse_sched(&schedstat, &status)?;
+        total.run_ns += one.run_ns;
+        total.voluntary += one.voluntary;
+        total.involuntary += one.involuntary;
+    }
+    Ok(total)
+}
+
+/// Parses one thread's `schedstat` line and the context-switch lines of its `status`.
+pub fn parse_sched(schedstat: &str, status: &str) -> Result<Sched> {
+    let run_ns = schedstat
+        .split_ascii_whitespace()
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .context("malformed schedstat line")?;
+    let count = |key: &str| -> Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| format!("/proc status has no {key} line"))
+    };
+    Ok(Sched {
+        run_ns,
+        voluntary: count("voluntary_ctxt_switches:")?,
+        involuntary: count("nonvoluntary_ctxt_switches:")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +318,41 @@ mod tests {
         assert!(parse_machine_busy("cpu0 1 2 3\n", TICK).is_err());
         assert!(parse_machine_busy("cpu  1 2 3\n", TICK).is_err());
         assert!(machine_busy(clock_tick()).unwrap() > Duration::ZERO);
+    }
+
+    #[test]
+    fn sched_figures_of_threads() {
+        let status = "Name:\tkes\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n";
+        let one = parse_sched("5000 300 42\n", status).unwrap();
+        assert_eq!(
+            one,
+            Sched {
+                run_ns: 5000,
+                voluntary: 120,
+                involuntary: 7
+            }
+        );
+        assert_eq!(one.switches(), 127);
+        assert!(parse_sched("", status).is_err());
+        assert!(parse_sched("1 2 3", "Name:\tkes\n").is_err());
+        let later = Sched {
+            run_ns: 9000,
+            voluntary: 100,
+            involuntary: 9,
+        };
+        assert_eq!(later.since(one).run_ns, 4000);
+        assert_eq!(later.since(one).voluntary, 0);
+        // This process: a thread that sleeps switches voluntarily, and running is counted.
+        let before = sched(std::process::id()).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(5) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = sched(std::process::id()).unwrap().since(before);
+        assert!(after.voluntary >= 1, "{after:?}");
+        assert!(after.run_ns >= 4_000_000, "{after:?}");
     }
 
     #[test]

@@ -46,7 +46,12 @@ impl Machine {
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
         Machine {
-            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            // The machine's, not this process's (which `--client-cpus` may have pinned).
+            cores: cpuinfo
+                .lines()
+                .filter(|l| l.starts_with("processor"))
+                .count()
+                .max(1),
             cpu,
             memory_gb,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
@@ -121,6 +126,7 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
     let keepalive = |op: Op| {
         phases.iter().find(|p| {
             p.mode == Mode::KeepAlive
+                && p.rate.is_none()
                 && p.op == op
                 && p.conns == 16
                 && p.idle == 0
@@ -131,7 +137,16 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
     let gen16 = keepalive(Op::Generate);
     let dec16 = keepalive(Op::Decrypt);
     let by_mode = |m: Mode| phases.iter().find(|p| p.mode == m);
-    vec![
+    // The open-loop targets are the first server's (`--server-bin`), at 4,000 req/s.
+    let first = phases.first().map(|p| p.server.clone()).unwrap_or_default();
+    let at = |op: Op, rate: Option<u32>| {
+        phases.iter().find(|p| {
+            p.server == first && p.op == op && p.rate == rate && p.conns == 16 && is_load_phase(p)
+        })
+    };
+    let gen4k = at(Op::Generate, Some(4000));
+    let gen_saturated = at(Op::Generate, None);
+    let mut targets = vec![
         Target::new(
             "server CPU per keep-alive generate",
             14.0,
@@ -176,7 +191,74 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
             "ms",
             dec16.map(|p| p.p99_us / 1e3),
         ),
-    ]
+    ];
+    if gen4k.is_some() {
+        targets.push(Target::new(
+            "server CPU per generate at 4,000 req/s (scheduler time)",
+            25.0,
+            "µs",
+            gen4k.map(|p| p.server_run_us),
+        ));
+        targets.push(Target::new(
+            "… of it against the saturated generate's",
+            2.0,
+            "×",
+            gen4k
+                .zip(gen_saturated)
+                .map(|(p, s)| p.server_run_us / s.server_run_us.max(1e-9)),
+        ));
+    }
+    targets
+}
+
+/// Whether a phase belongs to the `rate` group (open loop, or its saturated comparisons).
+pub fn is_load_phase(p: &PhaseResult) -> bool {
+    p.rate.is_some() || p.name.ends_with(" saturated")
+}
+
+/// The `rate` group's table: CPU per request (scheduler time), switches, wakeups and system
+/// calls per request, latency, for every server and load.
+fn load_table(out: &mut String, phases: &[PhaseResult]) {
+    let rows: Vec<&PhaseResult> = phases.iter().filter(|p| is_load_phase(p)).collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\n| phase | server | offered req/s | req/s | server CPU µs/req | × saturated | \
+         switches/req | wakeups/req | syscalls/req | p50 µs | p99 µs | errors |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for p in rows {
+        let saturated = phases.iter().find(|s| {
+            s.server == p.server
+                && s.op == p.op
+                && s.conns == p.conns
+                && s.rate.is_none()
+                && is_load_phase(s)
+        });
+        let ratio = saturated
+            .filter(|_| p.rate.is_some())
+            .map_or_else(String::new, |s| {
+                format!("{:.2}", p.server_run_us / s.server_run_us.max(1e-9))
+            });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {:.1} | {} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {} |",
+            p.name,
+            p.server,
+            p.rate.map_or_else(|| "max".to_owned(), |r| r.to_string()),
+            p.rps,
+            p.server_run_us,
+            ratio,
+            p.switches_per_req,
+            p.wakeups_per_req,
+            p.syscalls_per_req
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}")),
+            p.p50_us,
+            p.p99_us,
+            p.errors,
+        );
+    }
 }
 
 fn mode_text(mode: Mode) -> &'static str {
@@ -217,6 +299,7 @@ pub fn markdown(report: &Report) -> String {
     if let Some(rev) = &report.revision {
         let _ = writeln!(out, "Revision: `{rev}`");
     }
+    load_table(&mut out, &report.phases);
     out.push('\n');
     out.push_str(
         "| phase | op | mode | conns | idle | keys | req/s | p50 µs | p99 µs | max µs | \
@@ -224,7 +307,7 @@ pub fn markdown(report: &Report) -> String {
          peak RSS MB | errors |\n",
     );
     out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    for p in &report.phases {
+    for p in report.phases.iter().filter(|p| !is_load_phase(p)) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} ({:.1}+{:.1}) | \
@@ -305,7 +388,11 @@ pub fn line(p: &PhaseResult) -> String {
     let mut s = format!(
         "{:<34} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  max {:>7.0} µs  server {:>6.1} µs/req \
          ({:.2} cores)  client {:>5.1} µs/req  peak RSS {:>6.1} MB",
-        p.name,
+        if is_load_phase(p) {
+            format!("{} [{}]", p.name, p.server)
+        } else {
+            p.name.clone()
+        },
         p.rps,
         p.p50_us,
         p.p99_us,
@@ -315,6 +402,17 @@ pub fn line(p: &PhaseResult) -> String {
         p.client_cpu_us,
         p.peak_rss_mb
     );
+    if is_load_phase(p) {
+        let _ = write!(
+            s,
+            "  [sched {:.1} µs/req, {:.2} switches, {:.2} wakeups, {} syscalls /req]",
+            p.server_run_us,
+            p.switches_per_req,
+            p.wakeups_per_req,
+            p.syscalls_per_req
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}"))
+        );
+    }
     if p.mode != Mode::KeepAlive {
         let _ = write!(
             s,
@@ -351,6 +449,8 @@ mod tests {
     fn result(name: &str, op: Op, mode: Mode, conns: usize, cpu: f64, p99: f64) -> PhaseResult {
         PhaseResult {
             name: name.into(),
+            server: "kes".into(),
+            rate: None,
             op,
             mode,
             conns,
@@ -368,6 +468,10 @@ mod tests {
             p99_us: p99,
             max_us: 2000.0,
             server_cpu_us: cpu,
+            server_run_us: cpu,
+            switches_per_req: 1.0,
+            wakeups_per_req: 1.0,
+            syscalls_per_req: None,
             server_user_us: cpu * 0.7,
             server_sys_us: cpu * 0.3,
             server_cores: 1.0,

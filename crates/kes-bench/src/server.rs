@@ -5,7 +5,6 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,9 @@ use kes_crypto::{KeyType, KeyVersion};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
-/// How long the server may take to print its `Listening on` line.
+use crate::affinity::CpuSet;
+
+/// How long the server may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of the server's stderr is kept for error messages.
 const STDERR_KEEP: usize = 64 * 1024;
@@ -173,33 +174,40 @@ pub struct Server {
 }
 
 impl Server {
-    /// Writes `config` to `<dir>/config.yml` and starts `kes server` on a free loopback port.
-    pub fn start(kes: &Path, dir: &Path, config: &str) -> Result<Server> {
+    /// Writes `config` to `<dir>/config.yml` and starts `<bin> server --config <file> --addr
+    /// 127.0.0.1:<free port>`, pinned to `cpus` if given. It is ready when the port accepts a
+    /// connection, so any KES-compatible server binary can be driven (`--server-bin`), not only
+    /// one that prints this server's `Listening on` line.
+    pub fn start(bin: &Path, dir: &Path, config: &str, cpus: Option<CpuSet>) -> Result<Server> {
         let path = dir.join("config.yml");
         std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
-        let mut command = Command::new(kes);
-        kill_with_parent(&mut command);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port")?
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut command = Command::new(bin);
+        before_exec(&mut command, cpus);
         let mut child = command
             .arg("server")
             .arg("--config")
             .arg(&path)
             .arg("--addr")
-            .arg("127.0.0.1:0")
+            .arg(addr.to_string())
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("starting {}", kes.display()))?;
+            .with_context(|| format!("starting {}", bin.display()))?;
         let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
         if let Some(pipe) = child.stderr.take() {
             let keep = Arc::clone(&stderr);
-            std::thread::spawn(move || drain_stderr(pipe, &keep, &tx));
+            std::thread::spawn(move || drain_stderr(pipe, &keep));
         }
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return Ok(Server {
                     child,
                     addr,
@@ -209,14 +217,15 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(100));
                 let text = stderr.lock().map(|s| s.clone()).unwrap_or_default();
-                bail!("kes server exited with {status}: {text}");
+                bail!("{} server exited with {status}: {text}", bin.display());
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 let text = stderr.lock().map(|s| s.clone()).unwrap_or_default();
-                bail!("kes server printed no 'Listening on' line within {START_TIMEOUT:?}: {text}");
+                bail!("the server did not listen on {addr} within {START_TIMEOUT:?}: {text}");
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -265,16 +274,23 @@ impl Drop for Server {
     }
 }
 
-/// Makes the kernel kill the server when the thread that started it (the benchmark's main
-/// thread) dies, so that a benchmark killed by a signal leaves no server behind.
-fn kill_with_parent(command: &mut Command) {
+/// In the forked server process: makes the kernel kill it when the thread that started it (the
+/// benchmark's main thread) dies, so that a benchmark killed by a signal leaves no server
+/// behind, and pins it to `cpus`.
+fn before_exec(command: &mut Command, cpus: Option<CpuSet>) {
     use std::os::unix::process::CommandExt as _;
     #[allow(unsafe_code)]
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
-    // is async-signal-safe; it touches no memory of the parent.
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2) and
+    // sched_setaffinity(2), which are async-signal-safe; it reads only the CPU set it owns.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(set) = &cpus
+                && libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set.raw())
+                    != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -282,12 +298,10 @@ fn kill_with_parent(command: &mut Command) {
     }
 }
 
-/// Reads the server's stderr until it closes: reports the `Listening on` address once and keeps
-/// the last [`STDERR_KEEP`] bytes.
-fn drain_stderr(pipe: impl std::io::Read, keep: &Mutex<String>, tx: &mpsc::Sender<SocketAddr>) {
+/// Reads the server's stderr until it closes and keeps the last [`STDERR_KEEP`] bytes.
+fn drain_stderr(pipe: impl std::io::Read, keep: &Mutex<String>) {
     let mut reader = BufReader::new(pipe);
     let mut line = String::new();
-    let mut sent = false;
     loop {
         line.clear();
         // Bounded: one line is at most 64 KiB; the rest of a longer line is read as the next.
@@ -298,13 +312,6 @@ fn drain_stderr(pipe: impl std::io::Read, keep: &Mutex<String>, tx: &mpsc::Sende
         {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
-        }
-        if !sent
-            && let Some(addr) = line.trim().strip_prefix("Listening on ")
-            && let Ok(addr) = addr.parse()
-        {
-            let _ = tx.send(addr);
-            sent = true;
         }
         if let Ok(mut keep) = keep.lock() {
             keep.push_str(&line);
