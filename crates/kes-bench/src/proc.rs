@@ -179,12 +179,14 @@ pub fn threads(pid: u32) -> Result<u64> {
         .context("/proc status has no Threads line")
 }
 
-/// What the scheduler reports of all threads of a process, summed: CPU time (exact, unlike the
-/// tick-sampled times of `/proc/<pid>/stat`) and context switches. Threads that exit between two
-/// readings drop out of the sums, so compare readings of a server whose threads live on.
+/// What the kernel reports of a process's CPU use: CPU time of all its threads, ns (the
+/// process CPU clock, exact and always kept, unlike the tick-sampled times of `/proc/<pid>/stat`
+/// and unlike `schedstat`, which reads zero on kernels without scheduler statistics), and the
+/// context switches of its threads. Threads that exit between two readings drop out of the
+/// switch sums, so compare readings of a server whose threads live on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sched {
-    /// Time the threads ran on a CPU, ns (the first field of `/proc/<pid>/task/<tid>/schedstat`).
+    /// Time the process's threads ran on a CPU, ns.
     pub run_ns: u64,
     /// Times a thread went to sleep (`voluntary_ctxt_switches`); each such sleep ends with a
     /// wakeup, so this is also the number of wakeups of the process's threads.
@@ -209,37 +211,58 @@ impl Sched {
     }
 }
 
-/// The scheduler figures of process `pid`, summed over its threads.
+/// The CPU time and context switches of process `pid`, summed over its threads.
 pub fn sched(pid: u32) -> Result<Sched> {
+    let mut total = Sched {
+        run_ns: process_cpu_ns(pid)?,
+        ..Sched::default()
+    };
     let dir = proc_path(Some(pid), "task");
-    let mut total = Sched::default();
     let tasks = std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
     for task in tasks {
         let task = task
             .with_context(|| format!("reading {}", dir.display()))?
             .path();
         // A thread that exited since the listing has no files any more: it is left out.
-        let (Ok(schedstat), Ok(status)) = (
-            std::fs::read_to_string(task.join("schedstat")),
-            std::fs::read_to_string(task.join("status")),
-        ) else {
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
             continue;
         };
-        let one = parse_sched(&schedstat, &status)?;
-        total.run_ns += one.run_ns;
-        total.voluntary += one.voluntary;
-        total.involuntary += one.involuntary;
+        let (voluntary, involuntary) = parse_switches(&status)?;
+        total.voluntary += voluntary;
+        total.involuntary += involuntary;
     }
     Ok(total)
 }
 
-/// Parses one thread's `schedstat` line and the context-switch lines of its `status`.
-pub fn parse_sched(schedstat: &str, status: &str) -> Result<Sched> {
-    let run_ns = schedstat
-        .split_ascii_whitespace()
-        .next()
-        .and_then(|n| n.parse::<u64>().ok())
-        .context("malformed schedstat line")?;
+/// The CPU time of all threads of process `pid` so far, ns, from its process CPU clock.
+#[allow(unsafe_code)]
+pub fn process_cpu_ns(pid: u32) -> Result<u64> {
+    let pid = libc::pid_t::try_from(pid).context("process id out of range")?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid place for the clock id; the call only writes it.
+    let rc = unsafe { libc::clock_getcpuclockid(pid, &mut clock) };
+    if rc != 0 {
+        bail!(
+            "no CPU clock for process {pid}: {}",
+            std::io::Error::from_raw_os_error(rc)
+        );
+    }
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec the call fills in.
+    if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+        bail!(
+            "reading the CPU clock of process {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
+}
+
+/// Parses the voluntary and involuntary context-switch counts of a thread's `status`.
+pub fn parse_switches(status: &str) -> Result<(u64, u64)> {
     let count = |key: &str| -> Result<u64> {
         status
             .lines()
@@ -247,11 +270,10 @@ pub fn parse_sched(schedstat: &str, status: &str) -> Result<Sched> {
             .and_then(|n| n.trim().parse().ok())
             .with_context(|| format!("/proc status has no {key} line"))
     };
-    Ok(Sched {
-        run_ns,
-        voluntary: count("voluntary_ctxt_switches:")?,
-        involuntary: count("nonvoluntary_ctxt_switches:")?,
-    })
+    Ok((
+        count("voluntary_ctxt_switches:")?,
+        count("nonvoluntary_ctxt_switches:")?,
+    ))
 }
 
 #[cfg(test)]
@@ -321,20 +343,18 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)]
     fn sched_figures_of_threads() {
         let status = "Name:\tkes\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n";
-        let one = parse_sched("5000 300 42\n", status).unwrap();
-        assert_eq!(
-            one,
-            Sched {
-                run_ns: 5000,
-                voluntary: 120,
-                involuntary: 7
-            }
-        );
+        assert_eq!(parse_switches(status).unwrap(), (120, 7));
+        assert!(parse_switches("Name:\tkes\n").is_err());
+        assert!(parse_switches("Name:\tkes\nvoluntary_ctxt_switches:\t1\n").is_err());
+        let one = Sched {
+            run_ns: 5000,
+            voluntary: 120,
+            involuntary: 7,
+        };
         assert_eq!(one.switches(), 127);
-        assert!(parse_sched("", status).is_err());
-        assert!(parse_sched("1 2 3", "Name:\tkes\n").is_err());
         let later = Sched {
             run_ns: 9000,
             voluntary: 100,
@@ -342,17 +362,33 @@ mod tests {
         };
         assert_eq!(later.since(one).run_ns, 4000);
         assert_eq!(later.since(one).voluntary, 0);
-        // This process: a thread that sleeps switches voluntarily, and running is counted.
+        // This process: a thread that sleeps switches voluntarily, and the CPU time this thread
+        // spends (by its own thread clock, whatever the machine's load) shows in the process's.
         let before = sched(std::process::id()).unwrap();
         std::thread::sleep(Duration::from_millis(5));
+        let thread_ns = || {
+            let mut now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `now` is a valid timespec the call fills in.
+            assert_eq!(
+                unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) },
+                0
+            );
+            now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+        };
+        let spin_start = thread_ns();
+        let wall = std::time::Instant::now();
         let mut x = 0u64;
-        let start = std::time::Instant::now();
-        while start.elapsed() < Duration::from_millis(5) {
+        while thread_ns() - spin_start < 5_000_000 && wall.elapsed() < Duration::from_secs(20) {
             x = std::hint::black_box(x.wrapping_add(1));
         }
+        let spun = thread_ns() - spin_start;
         let after = sched(std::process::id()).unwrap().since(before);
+        assert!(spun >= 5_000_000, "spun only {spun} ns in 20 s");
         assert!(after.voluntary >= 1, "{after:?}");
-        assert!(after.run_ns >= 4_000_000, "{after:?}");
+        assert!(after.run_ns >= spun, "{after:?} < {spun} ns");
     }
 
     #[test]
