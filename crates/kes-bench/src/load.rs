@@ -918,7 +918,7 @@ fn pace(
 
 /// Sets the calling thread's timer slack (how late the kernel may end its sleeps to batch
 /// wakeups; 50 µs by default).
-fn set_timer_slack_ns(ns: u64) {
+pub(crate) fn set_timer_slack_ns(ns: u64) {
     #[allow(unsafe_code)]
     // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only this thread's timer slack.
     unsafe {

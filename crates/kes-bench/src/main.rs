@@ -20,11 +20,13 @@
 
 mod affinity;
 mod chart;
+mod floor;
 mod load;
 mod perf;
 mod proc;
 mod report;
 mod server;
+mod tlscost;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,6 +63,12 @@ enum Group {
     /// generate and decrypt at the offered loads of `--rate` (open loop), at saturation on
     /// `--conns` connections and on one connection, alternating between the `--server-bin`s.
     Rate,
+    /// rustls' own cost per full and resumed handshake, in memory with the server's TLS
+    /// configuration (no sockets), to set against `handshake`.
+    Tls,
+    /// A bare TCP echo on one connection at the `--rate` loads and saturated, pinned like the
+    /// servers: the machine's floor under a server's cost per request.
+    Floor,
 }
 
 /// A server binary to measure: `PATH` or `NAME=PATH`.
@@ -161,6 +169,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == floor::ECHO_FLAG)
+    {
+        return floor::serve_echo();
+    }
     let mut args = Args::parse();
     if args.quick {
         args.warmup = 0.2;
@@ -218,7 +232,7 @@ fn run(args: Args) -> Result<()> {
 
 fn selected(args: &Args, group: Group) -> bool {
     if args.only.is_empty() {
-        return group != Group::Rate;
+        return !matches!(group, Group::Rate | Group::Floor);
     }
     args.only.contains(&group)
 }
@@ -282,12 +296,41 @@ async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
             mlock: args.mlock.clone(),
         })
     };
-    let only_rate = !args.only.is_empty() && args.only.iter().all(|g| *g == Group::Rate);
+    let only_rate = !args.only.is_empty()
+        && args
+            .only
+            .iter()
+            .all(|g| matches!(g, Group::Rate | Group::Floor | Group::Tls));
     if selected(args, Group::Rate) {
         rate_group(args, servers, pki, &config(false)?, tmp.path(), &mut phases).await?;
     }
+    let mut tls = Vec::new();
+    if selected(args, Group::Tls) {
+        let (pki, suites, cpus) = (pki.to_owned(), args.suites, args.server_cpus);
+        tls = std::thread::spawn(move || {
+            if let Some(cpus) = cpus {
+                cpus.pin_current_thread()?;
+            }
+            tlscost::run(&pki, suites, measure)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the TLS measurement panicked"))??;
+        for t in &tls {
+            eprintln!(
+                "rustls {:<8} handshake in memory: server {:.1} µs (identity {:.1} µs), client {:.1} µs, {} handshakes, {}, {}",
+                t.name, t.server_us, t.identity_us, t.client_us, t.handshakes, t.suite, t.kx
+            );
+        }
+    }
+    let mut floor = Vec::new();
+    if selected(args, Group::Floor) {
+        let (rates, cpus) = (args.rate.clone(), args.server_cpus);
+        floor = tokio::task::spawn_blocking(move || floor::run(&rates, cpus, warmup, measure))
+            .await
+            .context("the floor measurement panicked")??;
+    }
     if only_rate {
-        return finish(args, phases, &[], "", run_started.elapsed());
+        return finish(args, phases, floor, tls, &[], "", run_started.elapsed());
     }
     let mut srv = Server::start(kes, tmp.path(), &config(false)?, args.server_cpus)?;
     eprintln!(
@@ -453,6 +496,8 @@ async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
     finish(
         args,
         phases,
+        floor,
+        tls,
         &chart_points,
         &idle_name,
         run_started.elapsed(),
@@ -595,6 +640,8 @@ async fn measure_phase(
 fn finish(
     args: &Args,
     phases: Vec<PhaseResult>,
+    floor: Vec<floor::FloorResult>,
+    tls: Vec<tlscost::HandshakeCost>,
     chart_points: &[(String, String)],
     idle_name: &str,
     elapsed: Duration,
@@ -621,6 +668,8 @@ fn finish(
         seconds: elapsed.as_secs_f64(),
         mlock: args.mlock.clone(),
         phases,
+        floor,
+        tls,
         targets,
     };
     let md = report::markdown(&report);

@@ -261,6 +261,19 @@ pub fn process_cpu_ns(pid: u32) -> Result<u64> {
     Ok(now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
 }
 
+/// The CPU time of the calling thread so far, ns (its thread CPU clock).
+#[allow(unsafe_code)]
+pub fn thread_cpu_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec the call fills in; the thread clock always exists.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    debug_assert_eq!(rc, 0);
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// Parses the voluntary and involuntary context-switch counts of a thread's `status`.
 pub fn parse_switches(status: &str) -> Result<(u64, u64)> {
     let count = |key: &str| -> Result<u64> {
@@ -343,7 +356,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(unsafe_code)]
     fn sched_figures_of_threads() {
         let status = "Name:\tkes\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n";
         assert_eq!(parse_switches(status).unwrap(), (120, 7));
@@ -366,18 +378,7 @@ mod tests {
         // spends (by its own thread clock, whatever the machine's load) shows in the process's.
         let before = sched(std::process::id()).unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        let thread_ns = || {
-            let mut now = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: `now` is a valid timespec the call fills in.
-            assert_eq!(
-                unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) },
-                0
-            );
-            now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-        };
+        let thread_ns = thread_cpu_ns;
         let spin_start = thread_ns();
         let wall = std::time::Instant::now();
         let mut x = 0u64;

@@ -112,6 +112,10 @@ pub struct Report {
     pub mlock: Option<String>,
     /// Every phase, in order.
     pub phases: Vec<PhaseResult>,
+    /// The `floor` group's bare TCP echo, if it ran.
+    pub floor: Vec<crate::floor::FloorResult>,
+    /// The `tls` group's in-memory handshakes, if it ran.
+    pub tls: Vec<crate::tlscost::HandshakeCost>,
     /// The issue's targets.
     pub targets: Vec<Target>,
 }
@@ -300,6 +304,8 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(out, "Revision: `{rev}`");
     }
     load_table(&mut out, &report.phases);
+    floor_table(&mut out, &report.floor);
+    tls_table(&mut out, &report.tls, &report.phases);
     out.push('\n');
     out.push_str(
         "| phase | op | mode | conns | idle | keys | req/s | p50 µs | p99 µs | max µs | \
@@ -381,6 +387,80 @@ pub fn markdown(report: &Report) -> String {
         );
     }
     out
+}
+
+/// The `floor` group's table, if it ran.
+fn floor_table(out: &mut String, floor: &[crate::floor::FloorResult]) {
+    if floor.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nThe machine's floor: a bare TCP echo ({} bytes each way, no TLS, no HTTP), one \
+         connection, blocking reads and writes, pinned like the servers.\n",
+        crate::floor::MESSAGE
+    );
+    out.push_str(
+        "| phase | offered req/s | req/s | echo server CPU µs/req | switches/req | \
+         wakeups/req | p50 µs | p99 µs |\n|---|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for f in floor {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            f.name,
+            f.rate.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+            f.rps,
+            f.server_run_us,
+            f.switches_per_req,
+            f.wakeups_per_req,
+            f.p50_us,
+            f.p99_us,
+        );
+    }
+}
+
+/// The `tls` group's table, next to the `handshake` group's server CPU per new connection when
+/// that ran too.
+fn tls_table(out: &mut String, tls: &[crate::tlscost::HandshakeCost], phases: &[PhaseResult]) {
+    if tls.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nrustls' own cost per handshake, in memory (no sockets) with the server's TLS \
+         configuration; against it the server's CPU per new connection (handshake + 1 request) \
+         of the `handshake` phases.\n"
+    );
+    out.push_str(
+        "| handshake | in memory | server side µs | of it identity µs | client side µs | \
+         server per new connection µs | the rest µs |\n|---|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for t in tls {
+        let mode = if t.name == "full" {
+            Mode::NewConnFull
+        } else {
+            Mode::NewConnResumed
+        };
+        let server = phases.iter().find(|p| p.mode == mode && p.rate.is_none());
+        let (per_conn, rest) = server.map_or_else(
+            || ("-".to_owned(), "-".to_owned()),
+            |p| {
+                (
+                    format!("{:.1}", p.server_cpu_us),
+                    format!("{:.1}", p.server_cpu_us - t.server_us),
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            t.name, t.handshakes, t.server_us, t.identity_us, t.client_us, per_conn, rest
+        );
+    }
+    if let Some(t) = tls.first() {
+        let _ = writeln!(out, "\nNegotiated in memory: {}, {}.", t.suite, t.kx);
+    }
 }
 
 /// A compact line for the terminal as a phase finishes.
@@ -525,6 +605,27 @@ mod tests {
             client_suites: crate::load::Suites::Go,
             seconds: 60.0,
             mlock: None,
+            floor: vec![crate::floor::FloorResult {
+                name: "tcp echo ×1 @ 4000/s".into(),
+                rate: Some(4000),
+                requests: 12_000,
+                seconds: 3.0,
+                rps: 4000.0,
+                server_run_us: 32.25,
+                switches_per_req: 1.0,
+                wakeups_per_req: 1.0,
+                p50_us: 60.0,
+                p99_us: 150.0,
+            }],
+            tls: vec![crate::tlscost::HandshakeCost {
+                name: "full".into(),
+                handshakes: 1000,
+                server_us: 100.04,
+                identity_us: 4.0,
+                client_us: 120.0,
+                suite: "TLS13_AES_128_GCM_SHA256".into(),
+                kx: "X25519".into(),
+            }],
             targets: targets(&phases, "idle"),
             phases,
         };
@@ -534,6 +635,9 @@ mod tests {
             md.contains("| server CPU per keep-alive generate | ≤ 14 µs | 12.0 µs | -14 % | yes |")
         );
         assert!(md.contains("not run"));
+        assert!(
+            md.contains("| tcp echo ×1 @ 4000/s | 4000 | 4000 | 32.2 | 1.00 | 1.00 | 60 | 150 |")
+        );
         assert!(report.machine.cores >= 1);
     }
 }

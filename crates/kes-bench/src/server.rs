@@ -277,7 +277,7 @@ impl Drop for Server {
 /// In the forked server process: makes the kernel kill it when the thread that started it (the
 /// benchmark's main thread) dies, so that a benchmark killed by a signal leaves no server
 /// behind, and pins it to `cpus`.
-fn before_exec(command: &mut Command, cpus: Option<CpuSet>) {
+pub(crate) fn before_exec(command: &mut Command, cpus: Option<CpuSet>) {
     use std::os::unix::process::CommandExt as _;
     #[allow(unsafe_code)]
     // SAFETY: the closure runs in the forked child before exec and only calls prctl(2) and

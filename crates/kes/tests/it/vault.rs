@@ -17,7 +17,7 @@ use crate::harness::{Kes, Who, admin_identity, client, pki, send, send_json};
 #[path = "../../../kes-keystore-vault/tests/support/bao.rs"]
 pub(crate) mod bao;
 
-use bao::{Bao, Cluster};
+use bao::{Admin as _, Bao, Cluster};
 
 /// A server config for the committed PKI with the given `keystore.vault` body (lines indented
 /// by four spaces) and extra top-level YAML.
@@ -502,6 +502,82 @@ async fn racing_rotations_on_two_servers_over_openbao_keep_every_version() {
             &admin,
             server,
             "turning",
+            g["ciphertext"].as_str().unwrap(),
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["plaintext"], g["plaintext"]);
+    }
+}
+
+/// K/V v1 has no check-and-set, so a rotation there could lose a version when two servers
+/// rotate at once: it is refused. The way to rotation that docs/vault.md gives is to upgrade the
+/// mount in place to K/V v2; every key written on v1 then is version 1 of its secret, what was
+/// sealed before still decrypts, and the key rotates.
+#[tokio::test]
+async fn kv_v1_refuses_rotation_and_rotates_once_upgraded_in_place_to_v2() {
+    let Some(bao) = Bao::dev().await else { return };
+    bao.mount_kv("legacy", 1).await;
+    let (role_id, secret_id) = bao.approle("kes", &["legacy/*"], "1h", "24h").await;
+    let section = |version: &str| {
+        format!(
+            "    endpoint: {}\n    engine: legacy\n    version: {version}\n    prefix: kes\n    approle:\n      id: {role_id}\n      secret: {secret_id}\n",
+            bao.url
+        )
+    };
+    let admin = client(Who::Admin);
+
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = Kes::start(dir.path(), &vault_config(&section("v1"), ""));
+    let r = send(&admin, "POST", &v1.url("/v1/key/create/legacy-key"), None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let sealed = generate(&admin, &v1, "legacy-key", "").await.json();
+    let r = send(&admin, "POST", &v1.url("/v1/key/rotate/legacy-key"), None).await;
+    assert_eq!(r.status, 501, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["message"],
+        "key rotation is not supported by this keystore"
+    );
+    drop(v1);
+
+    // `bao secrets enable-versioning legacy/`: the mount upgrades itself in the background.
+    bao.admin(
+        "POST",
+        "/v1/sys/mounts/legacy/tune",
+        Some(json!({"options": {"version": "2"}})),
+    )
+    .await;
+    eventually(Duration::from_secs(30), "the upgraded mount", || async {
+        let (status, _) = bao
+            .admin_raw("GET", "/v1/legacy/data/kes/legacy-key", None)
+            .await;
+        status == 200
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = Kes::start(dir.path(), &vault_config(&section("v2"), ""));
+    let r = decrypt(
+        &admin,
+        &v2,
+        "legacy-key",
+        sealed["ciphertext"].as_str().unwrap(),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["plaintext"], sealed["plaintext"]);
+    let r = send(&admin, "POST", &v2.url("/v1/key/rotate/legacy-key"), None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["version"], "v2");
+    let newest = generate(&admin, &v2, "legacy-key", "").await.json();
+    assert_eq!(newest["version"], "v2");
+    for g in [&sealed, &newest] {
+        let r = decrypt(
+            &admin,
+            &v2,
+            "legacy-key",
             g["ciphertext"].as_str().unwrap(),
             "",
         )

@@ -1,0 +1,324 @@
+//! The machine's floor under a server's cost: a bare TCP echo (no TLS, no HTTP, no crypto: one
+//! read and one write per request) measured like the `rate` group measures a KES server, so that
+//! its CPU per request at an offered load shows what waking an idle CPU for each request costs on
+//! this machine before any server code runs.
+//!
+//! The echo server is this program started again with [`ECHO_FLAG`], pinned like the KES servers;
+//! it serves each connection on a thread of its own with blocking reads and writes, the cheapest
+//! shape there is for one connection. The client sends [`MESSAGE`] bytes (about a `generate`
+//! request) on one connection at the offered rate and reads them back.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use crate::affinity::CpuSet;
+use crate::proc;
+
+/// The first argument that makes this program the echo server.
+pub const ECHO_FLAG: &str = "--echo-server";
+
+/// Bytes of one request (and of its echo).
+pub const MESSAGE: usize = 300;
+
+/// How long the client waits for one echo before it gives up.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One measured load of the echo server.
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorResult {
+    /// Short name.
+    pub name: String,
+    /// The offered load, requests per second (`None`: as fast as one connection goes).
+    pub rate: Option<u32>,
+    /// Echoes completed in the window.
+    pub requests: u64,
+    /// Length of the measured window in seconds.
+    pub seconds: f64,
+    /// Echoes per second.
+    pub rps: f64,
+    /// The echo server's CPU time per request, µs (its process CPU clock).
+    pub server_run_us: f64,
+    /// Its context switches per request.
+    pub switches_per_req: f64,
+    /// Wakeups of its threads per request (voluntary switches).
+    pub wakeups_per_req: f64,
+    /// Median latency from the intended send time, µs.
+    pub p50_us: f64,
+    /// 99th percentile latency, µs.
+    pub p99_us: f64,
+}
+
+/// Runs the echo server until its standard input closes: prints its port on a line of its own,
+/// then echoes every connection.
+pub fn serve_echo() -> ExitCode {
+    let listener = match TcpListener::bind(("127.0.0.1", 0)) {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!("kes-bench echo server: binding 127.0.0.1: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A second listener serves one connection at a time on the accepting thread: one echo,
+    // then it waits for the client's close and closes too (the cost of a TCP connection).
+    let serial = match TcpListener::bind(("127.0.0.1", 0)) {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!("kes-bench echo server: binding 127.0.0.1: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ports = (listener.local_addr(), serial.local_addr());
+    let (Ok(port), Ok(serial_port)) = ports else {
+        eprintln!("kes-bench echo server: no local address");
+        return ExitCode::FAILURE;
+    };
+    println!("{} {}", port.port(), serial_port.port());
+    if std::io::stdout().flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    // The benchmark closes our standard input when it is done (or dies): then we go too.
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 64];
+        while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
+    std::thread::spawn(move || {
+        for stream in serial.incoming() {
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_nodelay(true);
+            echo(stream);
+        }
+    });
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let _ = stream.set_nodelay(true);
+        std::thread::spawn(move || echo(stream));
+    }
+    ExitCode::SUCCESS
+}
+
+fn echo(mut stream: TcpStream) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let Some(read) = buf.get(..n) else { return };
+                if stream.write_all(read).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Starts the echo server pinned to `cpus` and measures it at each of `rates` and as fast as
+/// one connection goes.
+pub fn run(
+    rates: &[u32],
+    cpus: Option<CpuSet>,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<Vec<FloorResult>> {
+    let exe = std::env::current_exe().context("finding this program to start the echo server")?;
+    let mut command = Command::new(exe);
+    command
+        .arg(ECHO_FLAG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    crate::server::before_exec(&mut command, cpus);
+    let mut child = command.spawn().context("starting the echo server")?;
+    let result = (|| {
+        let stdout = child.stdout.take().context("echo server stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the echo server's port")?;
+        let mut ports = line.split_ascii_whitespace().map(str::parse::<u16>);
+        let (Some(Ok(port)), Some(Ok(serial_port)), None) =
+            (ports.next(), ports.next(), ports.next())
+        else {
+            bail!("the echo server printed {line:?}, not two ports");
+        };
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", port)).context("connecting to the echo server")?;
+        stream.set_nodelay(true).context("TCP_NODELAY")?;
+        stream
+            .set_read_timeout(Some(REPLY_TIMEOUT))
+            .context("read timeout")?;
+        crate::load::set_timer_slack_ns(1);
+        let mut out = Vec::new();
+        let loads = rates.iter().copied().map(Some).chain([None]);
+        for (round, rate) in loads.enumerate() {
+            let warm = if round == 0 {
+                warmup.max(Duration::from_secs(1))
+            } else {
+                warmup
+            };
+            let r = measure_load(&mut stream, child.id(), rate, warm, measure)?;
+            eprintln!(
+                "{:<34} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  echo server {:>6.1} µs/req",
+                r.name, r.rps, r.p50_us, r.p99_us, r.server_run_us
+            );
+            out.push(r);
+        }
+        let r = measure_connections(serial_port, child.id(), warmup, measure)?;
+        eprintln!(
+            "{:<34} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  echo server {:>6.1} µs/req",
+            r.name, r.rps, r.p50_us, r.p99_us, r.server_run_us
+        );
+        out.push(r);
+        Ok(out)
+    })();
+    // Closing its standard input ends the echo server; kill it if it lingers.
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return result;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// A new TCP connection per echo, one at a time, as fast as they go: connect, send, read the
+/// echo, close; the server closes after the client.
+fn measure_connections(
+    port: u16,
+    pid: u32,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<FloorResult> {
+    let message = [0x5au8; MESSAGE];
+    let mut reply = [0u8; MESSAGE];
+    let mut once = || -> Result<Duration> {
+        let start = Instant::now();
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", port)).context("connecting to the echo server")?;
+        stream.set_nodelay(true).context("TCP_NODELAY")?;
+        stream
+            .set_read_timeout(Some(REPLY_TIMEOUT))
+            .context("read timeout")?;
+        stream
+            .write_all(&message)
+            .context("sending to the echo server")?;
+        stream
+            .read_exact(&mut reply)
+            .context("reading from the echo server")?;
+        drop(stream);
+        Ok(start.elapsed())
+    };
+    // Both loops end when their time is up: each connection either completes or times out.
+    let warm = Instant::now();
+    while warm.elapsed() < warmup {
+        once()?;
+    }
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let before = proc::sched(pid)?;
+    let started = Instant::now();
+    while started.elapsed() < measure {
+        latencies.push(once()?);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let used = proc::sched(pid)?.since(before);
+    Ok(summary(
+        "tcp echo, new connection per request".into(),
+        None,
+        latencies,
+        seconds,
+        used,
+    ))
+}
+
+fn summary(
+    name: String,
+    rate: Option<u32>,
+    mut latencies: Vec<Duration>,
+    seconds: f64,
+    used: proc::Sched,
+) -> FloorResult {
+    latencies.sort_unstable();
+    let at = |q: f64| -> f64 {
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    let requests = latencies.len() as u64;
+    let n = requests.max(1) as f64;
+    FloorResult {
+        name,
+        rate,
+        requests,
+        seconds,
+        rps: requests as f64 / seconds,
+        server_run_us: used.run_ns as f64 / 1e3 / n,
+        switches_per_req: used.switches() as f64 / n,
+        wakeups_per_req: used.voluntary as f64 / n,
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+    }
+}
+
+/// Echoes at `rate` (open loop: request k is due at start + k/rate, latency counts from then)
+/// for `warmup`, then for `measure`, and reports the measured window.
+fn measure_load(
+    stream: &mut TcpStream,
+    pid: u32,
+    rate: Option<u32>,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<FloorResult> {
+    let message = [0x5au8; MESSAGE];
+    let mut reply = [0u8; MESSAGE];
+    let mut ping = |due: Instant| -> Result<Duration> {
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        stream
+            .write_all(&message)
+            .context("sending to the echo server")?;
+        stream
+            .read_exact(&mut reply)
+            .context("reading from the echo server")?;
+        if reply != message {
+            bail!("the echo server answered other bytes than it was sent");
+        }
+        Ok(due.elapsed())
+    };
+    let interval = rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));
+    // Both loops end when their time is up: each echo either completes or times out.
+    let mut window = |length: Duration, latencies: &mut Vec<Duration>| -> Result<()> {
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < length {
+            let due = match interval {
+                Some(i) => start + i.mul_f64(sent as f64),
+                None => Instant::now(),
+            };
+            latencies.push(ping(due)?);
+            sent += 1;
+        }
+        Ok(())
+    };
+    window(warmup, &mut Vec::new())?;
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let before = proc::sched(pid)?;
+    let started = Instant::now();
+    window(measure, &mut latencies)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let used = proc::sched(pid)?.since(before);
+    let name = match rate {
+        Some(r) => format!("tcp echo ×1 @ {r}/s"),
+        None => "tcp echo ×1 saturated".into(),
+    };
+    Ok(summary(name, rate, latencies, seconds, used))
+}
