@@ -121,6 +121,14 @@ struct Args {
     /// Pin the load generator to these CPUs (e.g. `1`).
     #[arg(long, value_name = "LIST", value_parser = affinity::CpuSet::parse)]
     client_cpus: Option<affinity::CpuSet>,
+    /// How often the `rate` group runs each of its phases (each time on every server in turn);
+    /// the tables show the median of the rounds and the range of the CPU per request.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+    rounds: u16,
+    /// Run the `rate` group's servers with the audit log on (an event per request, written to
+    /// the server's stdout, here `/dev/null`), as a server that audits every request runs.
+    #[arg(long)]
+    rate_audit: bool,
     /// Do not count the server's system calls with perf.
     #[arg(long)]
     no_syscalls: bool,
@@ -302,7 +310,8 @@ async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
             .iter()
             .all(|g| matches!(g, Group::Rate | Group::Floor | Group::Tls));
     if selected(args, Group::Rate) {
-        rate_group(args, servers, pki, &config(false)?, tmp.path(), &mut phases).await?;
+        let config = config(args.rate_audit)?;
+        rate_group(args, servers, pki, &config, tmp.path(), &mut phases).await?;
     }
     let mut tls = Vec::new();
     if selected(args, Group::Tls) {
@@ -522,10 +531,11 @@ async fn rate_group(
         std::fs::create_dir_all(&dir).context("server dir")?;
         let srv = Server::start(&bin.path, &dir, config, args.server_cpus)?;
         eprintln!(
-            "{} (pid {}) listening on {}, audit off",
+            "{} (pid {}) listening on {}, audit {}",
             bin.name,
             srv.pid(),
-            srv.addr
+            srv.addr,
+            if args.rate_audit { "on" } else { "off" }
         );
         running.push(srv);
     }
@@ -551,14 +561,19 @@ async fn rate_group(
             .collect();
         loads.push((format!("{} ×{conns} saturated", op.as_str()), conns, None));
         loads.push((format!("{} ×1 saturated", op.as_str()), 1, None));
-        for (round, (name, n, rate)) in loads.into_iter().enumerate() {
+        // Round after round of the whole sequence, so that a slow drift of the machine spreads
+        // over every phase and server.
+        let sequence =
+            (0..args.rounds).flat_map(|round| loads.iter().enumerate().map(move |l| (round, l)));
+        for (round, (load, (name, n, rate))) in sequence {
+            let (n, rate) = (*n, *rate);
             for (bin, srv) in servers.iter().zip(running.iter_mut()) {
                 let env = PhaseEnv {
                     addr: srv.addr,
                     pid: srv.pid(),
                     tick,
                     pki,
-                    audit: false,
+                    audit: args.rate_audit,
                     suites: args.suites,
                     quiet_wait,
                     server: &bin.name,
@@ -572,7 +587,7 @@ async fn rate_group(
                     idle: 0,
                     who: Who::Admin,
                     // The first phase of each server also warms it up.
-                    warmup: if round == 0 {
+                    warmup: if round == 0 && load == 0 {
                         warmup.max(Duration::from_secs(1))
                     } else {
                         warmup
@@ -705,23 +720,31 @@ fn finish(
 fn shown_command(args: impl Iterator<Item = String>) -> String {
     let target = std::env::var("CARGO_TARGET_DIR").ok().map(PathBuf::from);
     let root = server::repo_root().canonicalize().ok();
+    let shown = |path: &Path| -> String {
+        if let Some(rest) = target.as_deref().and_then(|t| path.strip_prefix(t).ok()) {
+            return format!("$CARGO_TARGET_DIR/{}", rest.display());
+        }
+        if let Some(rest) = root.as_deref().and_then(|r| path.strip_prefix(r).ok()) {
+            return rest.display().to_string();
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        format!(".../{}", name.unwrap_or_default())
+    };
     args.enumerate()
         .map(|(i, arg)| {
             if i == 0 {
                 return "kes-bench".to_owned();
             }
-            let path = std::path::Path::new(&arg);
-            if !path.is_absolute() {
-                return quoted(arg);
+            if Path::new(&arg).is_absolute() {
+                return quoted(shown(Path::new(&arg)));
             }
-            if let Some(rest) = target.as_deref().and_then(|t| path.strip_prefix(t).ok()) {
-                return quoted(format!("$CARGO_TARGET_DIR/{}", rest.display()));
+            // `NAME=PATH` (`--server-bin`) and `--option=PATH`.
+            if let Some((name, path)) = arg.split_once('=')
+                && Path::new(path).is_absolute()
+            {
+                return quoted(format!("{name}={}", shown(Path::new(path))));
             }
-            if let Some(rest) = root.as_deref().and_then(|r| path.strip_prefix(r).ok()) {
-                return quoted(rest.display().to_string());
-            }
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            quoted(format!(".../{}", name.unwrap_or_default()))
+            quoted(arg)
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -751,10 +774,14 @@ mod tests {
             "--out".to_owned(),
             "docs/bench".to_owned(),
             "a b".to_owned(),
+            "--server-bin".to_owned(),
+            "before=/home/someone/kes-before".to_owned(),
+            format!("--pki={}", root.join("testdata/pki").display()),
         ];
         assert_eq!(
             shown_command(args.into_iter()),
-            "kes-bench --kes .../kes --pki testdata/pki --out docs/bench 'a b'"
+            "kes-bench --kes .../kes --pki testdata/pki --out docs/bench 'a b' \
+             --server-bin before=.../kes-before --pki=testdata/pki"
         );
     }
 }

@@ -143,10 +143,10 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
     let by_mode = |m: Mode| phases.iter().find(|p| p.mode == m);
     // The open-loop targets are the first server's (`--server-bin`), at 4,000 req/s.
     let first = phases.first().map(|p| p.server.clone()).unwrap_or_default();
+    let load = merged_load_phases(phases);
     let at = |op: Op, rate: Option<u32>| {
-        phases.iter().find(|p| {
-            p.server == first && p.op == op && p.rate == rate && p.conns == 16 && is_load_phase(p)
-        })
+        load.iter()
+            .find(|p| p.server == first && p.op == op && p.rate == rate && p.conns == 16)
     };
     let gen4k = at(Op::Generate, Some(4000));
     let gen_saturated = at(Op::Generate, None);
@@ -222,37 +222,118 @@ pub fn is_load_phase(p: &PhaseResult) -> bool {
 
 /// The `rate` group's table: CPU per request (scheduler time), switches, wakeups and system
 /// calls per request, latency, for every server and load.
+/// The load phases (the `rate` group) grouped by phase name and server, in the order they first
+/// ran: with `--rounds`, a group holds every round of one phase on one server.
+fn load_groups(phases: &[PhaseResult]) -> Vec<Vec<&PhaseResult>> {
+    let mut groups: Vec<Vec<&PhaseResult>> = Vec::new();
+    for p in phases.iter().filter(|p| is_load_phase(p)) {
+        match groups.iter_mut().find(|g| {
+            g.first()
+                .is_some_and(|f| f.name == p.name && f.server == p.server)
+        }) {
+            Some(g) => g.push(p),
+            None => groups.push(vec![p]),
+        }
+    }
+    groups
+}
+
+/// The median of `values` (the mean of the middle two of an even count); 0 when empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => values.get(n / 2).copied().unwrap_or_default(),
+        _ => {
+            let a = values.get(n / 2 - 1).copied().unwrap_or_default();
+            let b = values.get(n / 2).copied().unwrap_or_default();
+            (a + b) / 2.0
+        }
+    }
+}
+
+/// One phase's figures over its rounds: the first round's, with the median of every rate,
+/// latency and per-request figure, and the requests and errors of all rounds.
+fn merged(group: &[&PhaseResult]) -> Option<PhaseResult> {
+    let first = *group.first()?;
+    let med = |f: fn(&PhaseResult) -> f64| median(group.iter().map(|p| f(p)).collect());
+    let syscalls: Vec<f64> = group.iter().filter_map(|p| p.syscalls_per_req).collect();
+    Some(PhaseResult {
+        requests: group.iter().map(|p| p.requests).sum(),
+        errors: group.iter().map(|p| p.errors).sum(),
+        rps: med(|p| p.rps),
+        p50_us: med(|p| p.p50_us),
+        p99_us: med(|p| p.p99_us),
+        server_cpu_us: med(|p| p.server_cpu_us),
+        server_run_us: med(|p| p.server_run_us),
+        switches_per_req: med(|p| p.switches_per_req),
+        wakeups_per_req: med(|p| p.wakeups_per_req),
+        syscalls_per_req: (syscalls.len() == group.len()).then(|| median(syscalls)),
+        ..first.clone()
+    })
+}
+
+/// The load phases, each merged over its rounds.
+pub fn merged_load_phases(phases: &[PhaseResult]) -> Vec<PhaseResult> {
+    load_groups(phases)
+        .iter()
+        .filter_map(|g| merged(g))
+        .collect()
+}
+
 fn load_table(out: &mut String, phases: &[PhaseResult]) {
-    let rows: Vec<&PhaseResult> = phases.iter().filter(|p| is_load_phase(p)).collect();
-    if rows.is_empty() {
+    let groups = load_groups(phases);
+    let Some(first) = groups.first().and_then(|g| g.first()) else {
         return;
+    };
+    if first.audit {
+        out.push_str(
+            "\nThe servers of these phases ran with the audit log on: one event per request, \
+             written to their stdout (`/dev/null`).\n",
+        );
+    }
+    let rounds = groups.iter().map(Vec::len).max().unwrap_or(1);
+    if rounds > 1 {
+        let _ = writeln!(
+            out,
+            "\nEach phase ran {rounds} times (round after round of the whole sequence, on every \
+             server in turn): the figures are the medians of the rounds, the range is the lowest \
+             and highest server CPU per request of a round."
+        );
     }
     out.push_str(
-        "\n| phase | server | offered req/s | req/s | server CPU µs/req | × saturated | \
+        "\n| phase | server | offered req/s | req/s | server CPU µs/req | range | × saturated | \
          switches/req | wakeups/req | syscalls/req | p50 µs | p99 µs | errors |\n\
-         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
-    for p in rows {
-        let saturated = phases.iter().find(|s| {
-            s.server == p.server
-                && s.op == p.op
-                && s.conns == p.conns
-                && s.rate.is_none()
-                && is_load_phase(s)
+    let rows = merged_load_phases(phases);
+    for (p, group) in rows.iter().zip(&groups) {
+        let saturated = rows.iter().find(|s| {
+            s.server == p.server && s.op == p.op && s.conns == p.conns && s.rate.is_none()
         });
         let ratio = saturated
             .filter(|_| p.rate.is_some())
             .map_or_else(String::new, |s| {
                 format!("{:.2}", p.server_run_us / s.server_run_us.max(1e-9))
             });
+        let cpu: Vec<f64> = group.iter().map(|g| g.server_run_us).collect();
+        let range = if cpu.len() > 1 {
+            let lo = cpu.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = cpu.iter().copied().fold(0.0, f64::max);
+            format!("{lo:.1}–{hi:.1}")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {:.1} | {} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {} |",
+            "| {} | {} | {} | {:.0} | {:.1} | {} | {} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {} |",
             p.name,
             p.server,
             p.rate.map_or_else(|| "max".to_owned(), |r| r.to_string()),
             p.rps,
             p.server_run_us,
+            range,
             ratio,
             p.switches_per_req,
             p.wakeups_per_req,
@@ -585,6 +666,68 @@ mod tests {
         assert_eq!(t[4].met, None, "the idle phase did not run");
         assert_eq!(t[5].value, Some(1.5));
         assert_eq!(t[6].met, Some(false));
+    }
+
+    #[test]
+    fn rounds_merge_into_medians_per_phase_and_server() {
+        let round = |server: &str, rate: Option<u32>, cpu: f64, switches: f64| {
+            let mut p = result(
+                if rate.is_some() {
+                    "generate ×16 @ 4000/s"
+                } else {
+                    "generate ×16 saturated"
+                },
+                Op::Generate,
+                Mode::KeepAlive,
+                16,
+                cpu,
+                900.0,
+            );
+            p.server = server.into();
+            p.rate = rate;
+            p.switches_per_req = switches;
+            p.syscalls_per_req = Some(4.0);
+            p
+        };
+        let phases = vec![
+            round("a", Some(4000), 30.0, 1.0),
+            round("b", Some(4000), 50.0, 1.2),
+            round("a", None, 10.0, 0.0),
+            round("b", None, 10.0, 0.0),
+            round("a", Some(4000), 20.0, 0.9),
+            round("b", Some(4000), 40.0, 1.4),
+            round("a", Some(4000), 25.0, 0.8),
+            round("b", Some(4000), 60.0, 1.0),
+            round("a", None, 12.0, 0.0),
+            round("b", None, 8.0, 0.0),
+        ];
+        let merged = merged_load_phases(&phases);
+        assert_eq!(merged.len(), 4, "one row per phase and server");
+        let a = &merged[0];
+        assert_eq!((a.server.as_str(), a.rate), ("a", Some(4000)));
+        assert_eq!(a.server_run_us, 25.0);
+        assert_eq!(a.switches_per_req, 0.9);
+        assert_eq!(a.requests, 9000);
+        let b_saturated = &merged[3];
+        assert_eq!(b_saturated.server_run_us, 9.0, "the mean of the middle two");
+        let mut out = String::new();
+        load_table(&mut out, &phases);
+        assert!(out.contains("Each phase ran 3 times"), "{out}");
+        assert!(
+            out.contains("| generate ×16 @ 4000/s | a | 4000 | 1000 | 25.0 | 20.0–30.0 | 2.27 |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| generate ×16 @ 4000/s | b | 4000 | 1000 | 50.0 | 40.0–60.0 | 5.56 |"),
+            "{out}"
+        );
+        // The 4,000 req/s targets use the first server's medians.
+        let t = targets(&phases, "idle");
+        let cpu = t
+            .iter()
+            .find(|t| t.what.starts_with("server CPU per generate at 4,000"))
+            .unwrap();
+        assert_eq!(cpu.value, Some(25.0));
     }
 
     #[test]

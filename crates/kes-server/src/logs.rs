@@ -144,8 +144,8 @@ impl Output {
         true
     }
 
-    /// Takes what is buffered and writes it.
-    fn write_pending(&self) {
+    /// Takes what is buffered and writes it; `false` when nothing was buffered.
+    fn write_pending(&self) -> bool {
         let (out, err) = {
             let mut pending = self.pending.lock();
             (
@@ -163,9 +163,12 @@ impl Output {
             let _ = stderr.write_all(&err);
             let _ = stderr.flush();
         }
+        !(out.is_empty() && err.is_empty())
     }
 
-    /// The writer thread: waits for lines, lets a batch gather, writes it.
+    /// The writer thread. While lines keep coming it wakes once per [`BATCH_INTERVAL`] by
+    /// itself and writes what gathered, so that no request has to wake it; after an interval
+    /// that brought nothing it waits until the next line wakes it (an idle server sleeps).
     fn run(&self) {
         loop {
             {
@@ -175,8 +178,12 @@ impl Output {
                     self.wake.wait(&mut pending);
                 }
             }
-            std::thread::sleep(BATCH_INTERVAL);
-            self.write_pending();
+            loop {
+                std::thread::sleep(BATCH_INTERVAL);
+                if !self.write_pending() {
+                    break;
+                }
+            }
         }
     }
 }
