@@ -6,8 +6,9 @@
 //! |-----------|---------------------------------------------------------------------------------|
 //! | status    | a plain `GET` of the endpoint: any HTTP answer means reachable (as the original) |
 //! | create    | `CreateSecret {Name, SecretString, KmsKeyId?, ClientRequestToken}`               |
-//! | get       | `GetSecretValue {SecretId}`: `SecretString`, else `SecretBinary`                 |
+//! | get       | `GetSecretValue {SecretId, VersionStage: AWSCURRENT}`: `SecretString`, else `SecretBinary` |
 //! | delete    | `DeleteSecret {SecretId, ForceDeleteWithoutRecovery: true}`                      |
+//! | replace   | `GetSecretValue` (the value and its `VersionId`), `PutSecretValue {VersionStages: [AWSPENDING]}`, then `UpdateSecretVersionStage {AWSCURRENT, MoveToVersionId: new, RemoveFromVersionId: read}` |
 //! | list      | `ListSecrets {Filters: name prefix, MaxResults: 100}`, page by page              |
 //!
 //! Requests go through the official SDK: SigV4 signing, the standard credential chain when the
@@ -25,6 +26,11 @@
 //!   create of its name waits a few seconds for a forced deletion to finish before it fails
 //!   with an error that says why.
 //! - A listing is bounded, filtered by the service and again here, and sorted.
+//! - `replace` (key rotation; the original has none) is a compare-and-swap on the `AWSCURRENT`
+//!   staging label: the new value is added as a version that is not current yet, and the
+//!   label moves to it only from the version that was read, which the service refuses when
+//!   another server moved the label in between. Readers, the original among them, read
+//!   `AWSCURRENT`, so they see the old value or the new one, never a half-done replace.
 
 #![deny(unsafe_code)]
 
@@ -60,6 +66,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a create waits for a forced deletion of the same name to finish.
 const DELETION_WAITS: u32 = 5;
+/// The staging label of the version readers read.
+const CURRENT: &str = "AWSCURRENT";
+/// The staging label of a new version while a replace moves `AWSCURRENT` to it.
+const PENDING: &str = "AWSPENDING";
 
 /// An AWS Secrets Manager keystore.
 pub struct AwsKeyStore {
@@ -217,6 +227,53 @@ impl AwsKeyStore {
         }
     }
 
+    /// The current value of the secret `name` (`AWSCURRENT`) and the `VersionId` that holds it.
+    async fn current(
+        &self,
+        op: &Op,
+        name: &str,
+    ) -> Result<(Option<String>, Zeroizing<Vec<u8>>), Error> {
+        // `AWSCURRENT` is the service's default; naming it keeps emulators that track a
+        // default version apart from the label (moto) right after a replace moved the label.
+        let request = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .version_stage(CURRENT);
+        let mut out = match request.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let err = AwsError::sdk(op, self.call("GetSecretValue"), &e, &[]);
+                return Err(self.missing_or(name, err).await);
+            }
+        };
+        let version = out.version_id.take();
+        if let Some(text) = out.secret_string.take() {
+            return Ok((version, Zeroizing::new(text.into_bytes())));
+        }
+        if let Some(blob) = out.secret_binary.take() {
+            return Ok((version, Zeroizing::new(blob.into_inner())));
+        }
+        Err(AwsError::invalid(
+            op,
+            self.call("GetSecretValue"),
+            "the secret has neither a SecretString nor a SecretBinary",
+        )
+        .into())
+    }
+
+    /// [`Error::NotFound`] when `err` says the secret does not exist or is scheduled for
+    /// deletion (gone for KES, as `ListSecrets` hides it too), `err` otherwise.
+    async fn missing_or(&self, name: &str, err: AwsError) -> Error {
+        match err.code() {
+            Some("ResourceNotFoundException") => Error::NotFound,
+            Some("InvalidRequestException") if self.deleted(name).await == Some(true) => {
+                Error::NotFound
+            }
+            _ => err.into(),
+        }
+    }
+
     /// Whether the secret `name` is scheduled for deletion (`DescribeSecret` names a
     /// `DeletedDate`): `Some(true)` if so or if it is gone already, `Some(false)` if it is not,
     /// `None` when the service does not say (no `DescribeSecret` permission, say).
@@ -306,32 +363,73 @@ impl KeyStore for AwsKeyStore {
     async fn get(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         let op = Op::key("get", name);
         self.check_open(&op)?;
-        let mut out = match self.client.get_secret_value().secret_id(name).send().await {
-            Ok(out) => out,
+        Ok(self.current(&op, name).await?.1)
+    }
+
+    async fn replace(&self, name: &str, old: &[u8], new: &[u8]) -> Result<(), Error> {
+        let op = Op::key("replace", name);
+        self.check_open(&op)?;
+        let (read, value) = self.current(&op, name).await?;
+        if value.as_slice() != old {
+            return Err(Error::Changed);
+        }
+        let read = read.ok_or_else(|| {
+            AwsError::invalid(
+                &op,
+                self.call("GetSecretValue"),
+                "the answer names no VersionId",
+            )
+        })?;
+        // The new value as a version of its own that is not current yet: readers still see
+        // the one just read. Its request token becomes its VersionId.
+        let token = request_token(&op)?;
+        let mut put = self
+            .client
+            .put_secret_value()
+            .secret_id(name)
+            .client_request_token(&token)
+            .version_stages(PENDING);
+        put = match std::str::from_utf8(new) {
+            Ok(text) => put.secret_string(text),
+            Err(_) => put.secret_binary(Blob::new(new.to_vec())),
+        };
+        if let Err(e) = put.send().await {
+            let redact = String::from_utf8_lossy(new);
+            let err = AwsError::sdk(&op, self.call("PutSecretValue"), &e, &[&redact]);
+            return Err(self.missing_or(name, err).await);
+        }
+        // The compare-and-swap: AWSCURRENT moves to the new version only from the version read.
+        let moved = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage(CURRENT)
+            .move_to_version_id(&token)
+            .remove_from_version_id(&read)
+            .send()
+            .await;
+        let result = match moved {
+            Ok(_) => Ok(()),
             Err(e) => {
-                let err = AwsError::sdk(&op, self.call("GetSecretValue"), &e, &[]);
-                return Err(match err.code() {
-                    Some("ResourceNotFoundException") => Error::NotFound,
-                    // Scheduled for deletion: gone for KES (ListSecrets hides it too).
-                    Some("InvalidRequestException") if self.deleted(name).await == Some(true) => {
-                        Error::NotFound
-                    }
-                    _ => err.into(),
-                });
+                let err = AwsError::sdk(&op, self.call("UpdateSecretVersionStage"), &e, &[]);
+                match err.code() {
+                    // AWSCURRENT is no longer on the version read: another server changed the
+                    // key in between.
+                    Some("InvalidParameterException") => Err(Error::Changed),
+                    _ => Err(self.missing_or(name, err).await),
+                }
             }
         };
-        if let Some(text) = out.secret_string.take() {
-            return Ok(Zeroizing::new(text.into_bytes()));
-        }
-        if let Some(blob) = out.secret_binary.take() {
-            return Ok(Zeroizing::new(blob.into_inner()));
-        }
-        Err(AwsError::invalid(
-            &op,
-            self.call("GetSecretValue"),
-            "the secret has neither a SecretString nor a SecretBinary",
-        )
-        .into())
+        // AWSPENDING off the new version, current or not (tidiness only: nothing reads it).
+        let _ = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage(PENDING)
+            .remove_from_version_id(&token)
+            .send()
+            .await;
+        result
     }
 
     async fn delete(&self, name: &str) -> Result<(), Error> {

@@ -17,7 +17,9 @@ pub const DOCUMENTED_POLICY: &str = r#"{
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "secretsmanager:DeleteSecret",
-        "secretsmanager:ListSecrets"
+        "secretsmanager:ListSecrets",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage"
       ],
       "Resource": "*"
     }

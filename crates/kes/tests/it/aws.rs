@@ -440,3 +440,83 @@ async fn fs_to_aws_and_back() {
         assert_eq!(bytes, &originals[key], "{key}");
     }
 }
+
+/// Rotation on Secrets Manager: two servers rotating one key at once keep every version (the
+/// replace is a compare-and-swap on the `AWSCURRENT` label), a ciphertext of the first version
+/// and one of the newest decrypt on both servers, and the secret's current value is a record
+/// whose newest version is where the original looks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_rotations_on_two_servers_over_moto_keep_every_version() {
+    let Some(moto) = Moto::start() else { return };
+    let config = aws_config(&moto.url(), &static_credentials(), "");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Kes::start(dir_a.path(), &config);
+    let b = Kes::start(dir_b.path(), &config);
+    let admin = client(Who::Admin);
+    let r = send(&admin, "POST", &a.url("/v1/key/create/turning"), None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // B caches version 1 and seals with it.
+    let first = generate(&admin, &b, "turning").await.json();
+
+    const EACH: usize = 4;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..2 * EACH {
+        let admin = admin.clone();
+        let url = [&a, &b][i % 2].url("/v1/key/rotate/turning");
+        tasks.spawn(async move { send(&admin, "POST", &url, None).await });
+    }
+    let mut versions = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let r = r.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        versions.push(r.json()["version"].as_str().unwrap().to_owned());
+    }
+    versions.sort();
+    versions.dedup();
+    assert_eq!(
+        versions.len(),
+        2 * EACH,
+        "every rotation got its own version"
+    );
+    let d = send(&admin, "GET", &b.url("/v1/key/describe/turning"), None)
+        .await
+        .json();
+    assert_eq!(d["versions"].as_array().unwrap().len(), 2 * EACH + 1, "{d}");
+
+    let newest = generate(&admin, &a, "turning").await.json();
+    assert_eq!(newest["version"], format!("v{}", 2 * EACH + 1));
+    for (g, server) in [(&newest, &b), (&first, &a), (&first, &b)] {
+        let r = decrypt(&admin, server, "turning", g["ciphertext"].as_str().unwrap()).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["plaintext"], g["plaintext"]);
+    }
+
+    // What the original reads: the current value, decoded as the original decodes a record
+    // (unknown fields skipped), is the newest version, and it alone opens the newest ciphertext.
+    // The original's GetSecretValue names no stage: AWS answers with AWSCURRENT. moto answers
+    // such a call from the version its last unlabelled PutSecretValue made current, not from
+    // the label, so the label is named here.
+    let (status, secret) = moto.secrets(
+        "GetSecretValue",
+        &json!({"SecretId": "turning", "VersionStage": "AWSCURRENT"}),
+    );
+    assert_eq!(status, 200, "{secret}");
+    let stored = secret["SecretString"].as_str().unwrap().as_bytes();
+    let ring = kes_crypto::KeyRing::parse(stored).unwrap();
+    assert_eq!(ring.newest().0, 2 * EACH as u32 + 1);
+    let (key, ty) = crate::rotation::read_as_the_original(stored);
+    let ty = match ty {
+        1 => kes_crypto::KeyType::Aes256,
+        2 => kes_crypto::KeyType::ChaCha20,
+        other => panic!("key type {other}"),
+    };
+    let sealed = B64.decode(newest["ciphertext"].as_str().unwrap()).unwrap();
+    let opened = kes_crypto::SecretKey::from_slice(ty, &key)
+        .unwrap()
+        .decrypt(&sealed, b"bucket/object")
+        .unwrap();
+    assert_eq!(
+        B64.encode(opened.expose_secret()),
+        newest["plaintext"].as_str().unwrap()
+    );
+}

@@ -244,7 +244,7 @@ async fn rotated_keys_decrypt_every_kept_version_and_encrypt_with_the_newest() {
 /// Reads the newest version from a stored record the way the original server does: strict
 /// padded standard base64, then the protobuf `KeyVersion`, skipping every field it does not
 /// know. Returns (secret key, key type).
-fn read_as_the_original(stored: &[u8]) -> (Vec<u8>, u64) {
+pub(crate) fn read_as_the_original(stored: &[u8]) -> (Vec<u8>, u64) {
     let raw = B64.decode(stored).expect("strict base64");
     let mut fields = Fields(&raw);
     let mut key = None;
