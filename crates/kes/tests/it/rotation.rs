@@ -361,6 +361,59 @@ fn two_servers(keys: &Path, a: &Path, b: &Path) -> (Kes, Kes) {
     (Kes::start(a, &cfg), Kes::start(b, &cfg))
 }
 
+/// Rotates the existing, never rotated `key` `2 * each` times at once, alternating between
+/// servers `a` and `b` over one keystore, and checks what every keystore with rotation must
+/// hold: each rotation got a version of its own and all are kept; a data key sealed on `b` with
+/// the first version before the race and one sealed on `a` with the newest after it decrypt on
+/// both servers (`b` reads the key again for the newest). Returns the newest one's generate reply.
+pub(crate) async fn racing_rotations_keep_every_version(
+    a: &Kes,
+    b: &Kes,
+    key: &str,
+    each: usize,
+) -> Value {
+    let admin = client(Who::Admin);
+    let (_, first) = generate(&admin, b, key).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..2 * each {
+        let admin = admin.clone();
+        let url = [a, b][i % 2].url(&format!("/v1/key/rotate/{key}"));
+        tasks.spawn(async move { send(&admin, "POST", &url, None).await });
+    }
+    let mut versions = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let r = r.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        versions.push(r.json()["version"].as_str().unwrap().to_owned());
+    }
+    versions.sort();
+    versions.dedup();
+    assert_eq!(
+        versions.len(),
+        2 * each,
+        "every rotation got its own version"
+    );
+    let d = send(
+        &admin,
+        "GET",
+        &b.url(&format!("/v1/key/describe/{key}")),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(d["versions"].as_array().unwrap().len(), 2 * each + 1, "{d}");
+    assert_eq!(d["version"], format!("v{}", 2 * each + 1));
+
+    let (_, newest) = generate(&admin, a, key).await;
+    assert_eq!(newest["version"], format!("v{}", 2 * each + 1));
+    for (g, server) in [(&newest, b), (&first, a), (&first, b)] {
+        let r = decrypt(&admin, server, key, json!({"ciphertext": g["ciphertext"]})).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["plaintext"], g["plaintext"]);
+    }
+    newest
+}
+
 #[tokio::test]
 async fn racing_rotations_on_two_servers_keep_every_version() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,35 +421,7 @@ async fn racing_rotations_on_two_servers_keep_every_version() {
     let (ka, kb) = two_servers(&dir.path().join("keys"), a.path(), b.path());
     let admin = client(Who::Admin);
     send(&admin, "POST", &ka.url("/v1/key/create/race"), None).await;
-    const EACH: usize = 12;
-    let mut tasks = Vec::new();
-    for kes in [&ka, &kb] {
-        for _ in 0..EACH {
-            let admin = admin.clone();
-            let url = kes.url("/v1/key/rotate/race");
-            tasks.push(tokio::spawn(async move {
-                let r = admin.post(url).send().await.unwrap();
-                let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap();
-                (status, body)
-            }));
-        }
-    }
-    let mut versions = Vec::new();
-    for t in tasks {
-        let (status, body) = t.await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        versions.push(body["version"].as_str().unwrap().to_owned());
-    }
-    // Every rotation got its own version, and all are kept.
-    versions.sort();
-    versions.dedup();
-    assert_eq!(versions.len(), 2 * EACH);
-    let d = send(&admin, "GET", &kb.url("/v1/key/describe/race"), None)
-        .await
-        .json();
-    assert_eq!(d["versions"].as_array().unwrap().len(), 2 * EACH + 1, "{d}");
-    assert_eq!(d["version"], format!("v{}", 2 * EACH + 1));
+    racing_rotations_keep_every_version(&ka, &kb, "race", 12).await;
 }
 
 #[tokio::test]
