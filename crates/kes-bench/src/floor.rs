@@ -146,12 +146,7 @@ pub fn run(
         else {
             bail!("the echo server printed {line:?}, not two ports");
         };
-        let mut stream =
-            TcpStream::connect(("127.0.0.1", port)).context("connecting to the echo server")?;
-        stream.set_nodelay(true).context("TCP_NODELAY")?;
-        stream
-            .set_read_timeout(Some(REPLY_TIMEOUT))
-            .context("read timeout")?;
+        let mut stream = connect(port)?;
         crate::load::set_timer_slack_ns(1);
         let mut out = Vec::new();
         let loads = rates.iter().copied().map(Some).chain([None]);
@@ -190,6 +185,17 @@ pub fn run(
     result
 }
 
+/// A connection to the echo server on `port`, as the client uses it.
+fn connect(port: u16) -> Result<TcpStream> {
+    let stream =
+        TcpStream::connect(("127.0.0.1", port)).context("connecting to the echo server")?;
+    stream.set_nodelay(true).context("TCP_NODELAY")?;
+    stream
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .context("read timeout")?;
+    Ok(stream)
+}
+
 /// A new TCP connection per echo, one at a time, as fast as they go: connect, send, read the
 /// echo, close; the server closes after the client.
 fn measure_connections(
@@ -202,12 +208,7 @@ fn measure_connections(
     let mut reply = [0u8; MESSAGE];
     let mut once = || -> Result<Duration> {
         let start = Instant::now();
-        let mut stream =
-            TcpStream::connect(("127.0.0.1", port)).context("connecting to the echo server")?;
-        stream.set_nodelay(true).context("TCP_NODELAY")?;
-        stream
-            .set_read_timeout(Some(REPLY_TIMEOUT))
-            .context("read timeout")?;
+        let mut stream = connect(port)?;
         stream
             .write_all(&message)
             .context("sending to the echo server")?;
