@@ -29,7 +29,8 @@
 //! - `replace` (key rotation; the original has none) is a compare-and-swap on the `AWSCURRENT`
 //!   staging label: the new value is added as a version that is not current yet, and the
 //!   label moves to it only from the version that was read, which the service refuses when
-//!   another server moved the label in between. Readers, the original among them, read
+//!   another server moved the label in between (told apart from other failures by reading
+//!   where the label is). Readers, the original among them, read
 //!   `AWSCURRENT`, so they see the old value or the new one, never a half-done replace.
 
 #![deny(unsafe_code)]
@@ -412,10 +413,14 @@ impl KeyStore for AwsKeyStore {
             Ok(_) => Ok(()),
             Err(e) => {
                 let err = AwsError::sdk(&op, self.call("UpdateSecretVersionStage"), &e, &[]);
-                match err.code() {
-                    // AWSCURRENT is no longer on the version read: another server changed the
-                    // key in between.
-                    Some("InvalidParameterException") => Err(Error::Changed),
+                // The service refuses the move when AWSCURRENT is no longer on the version read
+                // (moto: InvalidParameterException; AWS documents only that the call fails), so
+                // the label itself decides: moved means another server changed the key.
+                match self.current(&op, name).await {
+                    // A retried move whose first attempt landed.
+                    Ok((now, _)) if now.as_deref() == Some(token.as_str()) => Ok(()),
+                    Ok((now, _)) if now.as_deref() != Some(read.as_str()) => Err(Error::Changed),
+                    Err(Error::NotFound) => Err(Error::NotFound),
                     _ => Err(self.missing_or(name, err).await),
                 }
             }
