@@ -93,6 +93,18 @@ pub fn client_config(
             .copied();
         provider.cipher_suites = first.into_iter().chain(rest).collect();
     }
+    // The key exchange order is fixed here, X25519 first (its key share is the one sent), so
+    // that the figures do not depend on whether a build unified rustls' `prefer-post-quantum`
+    // feature in (building together with `kes` does, and X25519MLKEM768 then costs more).
+    {
+        use rustls::crypto::aws_lc_rs::kx_group;
+        provider.kx_groups = vec![
+            kx_group::X25519,
+            kx_group::SECP256R1,
+            kx_group::SECP384R1,
+            kx_group::X25519MLKEM768,
+        ];
+    }
     let provider = Arc::new(provider);
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_file(pki.join("ca.crt")).context("reading ca.crt")?)?;
