@@ -302,6 +302,9 @@ async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
             keystore: keystore.clone(),
             audit,
             mlock: args.mlock.clone(),
+            // Room for the idle connections, the busy ones and a margin.
+            per_address: selected(args, Group::Idle)
+                .then(|| usize::from(args.idle) + 2 * conns + 64),
         })
     };
     let only_rate = !args.only.is_empty()

@@ -116,6 +116,10 @@ pub struct ConfigSpec {
     pub audit: bool,
     /// The `mlock` setting (`auto`, `required`, `off`); `None` leaves the server's default.
     pub mlock: Option<String>,
+    /// `limits.max_connections_per_address` (this server's section, not the original's); the
+    /// `idle` phase opens more connections from 127.0.0.1 than the default 1,000 allows.
+    /// `None` leaves the section out, so that any KES server reads the file.
+    pub per_address: Option<usize>,
 }
 
 /// The YAML configuration: `admin.crt` is the admin, `app.crt` gets a policy that allows the
@@ -152,7 +156,7 @@ policy:
 keystore:
   fs:
     path: {ks}
-{mlock}",
+{mlock}{limits}",
         key = pki.join("server.key").display(),
         cert = pki.join("server.crt").display(),
         audit = if spec.audit { "on" } else { "off" },
@@ -161,6 +165,10 @@ keystore:
             .mlock
             .as_ref()
             .map(|m| format!("mlock: {m}\n"))
+            .unwrap_or_default(),
+        limits = spec
+            .per_address
+            .map(|n| format!("limits:\n  max_connections_per_address: {n}\n"))
             .unwrap_or_default(),
     ))
 }
@@ -367,8 +375,10 @@ mod tests {
             keystore: "/tmp/ks".into(),
             audit: false,
             mlock: None,
+            per_address: None,
         };
         let yaml = config_yaml(&spec).unwrap();
+        assert!(!yaml.contains("limits"));
         assert!(yaml.contains(&identity_of(&pki.join("admin.crt")).unwrap()));
         assert!(yaml.contains("audit: off"));
         assert!(yaml.contains("path: /tmp/ks"));
@@ -376,10 +386,18 @@ mod tests {
         let audit = config_yaml(&ConfigSpec {
             audit: true,
             mlock: Some("off".into()),
-            ..spec
+            pki: spec.pki.clone(),
+            keystore: spec.keystore.clone(),
+            per_address: None,
         })
         .unwrap();
         assert!(audit.contains("audit: on"));
         assert!(audit.ends_with("mlock: off\n"));
+        let many = config_yaml(&ConfigSpec {
+            per_address: Some(1104),
+            ..spec
+        })
+        .unwrap();
+        assert!(many.ends_with("limits:\n  max_connections_per_address: 1104\n"));
     }
 }
