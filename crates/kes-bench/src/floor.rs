@@ -156,19 +156,20 @@ pub fn run(
             } else {
                 warmup
             };
-            let r = measure_load(&mut stream, child.id(), rate, warm, measure)?;
-            eprintln!(
-                "{:<34} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  echo server {:>6.1} µs/req",
-                r.name, r.rps, r.p50_us, r.p99_us, r.server_run_us
-            );
-            out.push(r);
+            out.push(shown(measure_load(
+                &mut stream,
+                child.id(),
+                rate,
+                warm,
+                measure,
+            )?));
         }
-        let r = measure_connections(serial_port, child.id(), warmup, measure)?;
-        eprintln!(
-            "{:<34} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  echo server {:>6.1} µs/req",
-            r.name, r.rps, r.p50_us, r.p99_us, r.server_run_us
-        );
-        out.push(r);
+        out.push(shown(measure_connections(
+            serial_port,
+            child.id(),
+            warmup,
+            measure,
+        )?));
         Ok(out)
     })();
     // Closing its standard input ends the echo server; kill it if it lingers.
@@ -185,6 +186,15 @@ pub fn run(
     result
 }
 
+/// `r`, after a line about it on the terminal.
+fn shown(r: FloorResult) -> FloorResult {
+    eprintln!(
+        "{:<34} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  echo server {:>6.1} µs/req",
+        r.name, r.rps, r.p50_us, r.p99_us, r.server_run_us
+    );
+    r
+}
+
 /// A connection to the echo server on `port`, as the client uses it.
 fn connect(port: u16) -> Result<TcpStream> {
     let stream =
@@ -196,6 +206,22 @@ fn connect(port: u16) -> Result<TcpStream> {
     Ok(stream)
 }
 
+/// Sends one message on `stream` and reads its echo back.
+fn exchange(stream: &mut TcpStream) -> Result<()> {
+    let message = [0x5au8; MESSAGE];
+    let mut reply = [0u8; MESSAGE];
+    stream
+        .write_all(&message)
+        .context("sending to the echo server")?;
+    stream
+        .read_exact(&mut reply)
+        .context("reading from the echo server")?;
+    if reply != message {
+        bail!("the echo server answered other bytes than it was sent");
+    }
+    Ok(())
+}
+
 /// A new TCP connection per echo, one at a time, as fast as they go: connect, send, read the
 /// echo, close; the server closes after the client.
 fn measure_connections(
@@ -204,18 +230,9 @@ fn measure_connections(
     warmup: Duration,
     measure: Duration,
 ) -> Result<FloorResult> {
-    let message = [0x5au8; MESSAGE];
-    let mut reply = [0u8; MESSAGE];
-    let mut once = || -> Result<Duration> {
+    let once = || -> Result<Duration> {
         let start = Instant::now();
-        let mut stream = connect(port)?;
-        stream
-            .write_all(&message)
-            .context("sending to the echo server")?;
-        stream
-            .read_exact(&mut reply)
-            .context("reading from the echo server")?;
-        drop(stream);
+        exchange(&mut connect(port)?)?;
         Ok(start.elapsed())
     };
     // Both loops end when their time is up: each connection either completes or times out.
@@ -277,22 +294,12 @@ fn measure_load(
     warmup: Duration,
     measure: Duration,
 ) -> Result<FloorResult> {
-    let message = [0x5au8; MESSAGE];
-    let mut reply = [0u8; MESSAGE];
     let mut ping = |due: Instant| -> Result<Duration> {
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
         }
-        stream
-            .write_all(&message)
-            .context("sending to the echo server")?;
-        stream
-            .read_exact(&mut reply)
-            .context("reading from the echo server")?;
-        if reply != message {
-            bail!("the echo server answered other bytes than it was sent");
-        }
+        exchange(stream)?;
         Ok(due.elapsed())
     };
     let interval = rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));

@@ -307,7 +307,7 @@ async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
                 .then(|| usize::from(args.idle) + 2 * conns + 64),
         })
     };
-    let only_rate = !args.only.is_empty()
+    let without_main_server = !args.only.is_empty()
         && args
             .only
             .iter()
@@ -327,12 +327,6 @@ async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
         })
         .join()
         .map_err(|_| anyhow::anyhow!("the TLS measurement panicked"))??;
-        for t in &tls {
-            eprintln!(
-                "rustls {:<8} handshake in memory: server {:.1} µs (identity {:.1} µs), client {:.1} µs, {} handshakes, {}, {}",
-                t.name, t.server_us, t.identity_us, t.client_us, t.handshakes, t.suite, t.kx
-            );
-        }
     }
     let mut floor = Vec::new();
     if selected(args, Group::Floor) {
@@ -341,7 +335,7 @@ async fn bench(args: &Args, servers: &[ServerBin], pki: &Path) -> Result<()> {
             .await
             .context("the floor measurement panicked")??;
     }
-    if only_rate {
+    if without_main_server {
         return finish(args, phases, floor, tls, &[], "", run_started.elapsed());
     }
     let mut srv = Server::start(kes, tmp.path(), &config(false)?, args.server_cpus)?;

@@ -247,31 +247,28 @@ pub fn process_cpu_ns(pid: u32) -> Result<u64> {
             std::io::Error::from_raw_os_error(rc)
         );
     }
+    clock_ns(clock).with_context(|| format!("reading the CPU clock of process {pid}"))
+}
+
+/// The CPU time of the calling thread so far, ns (its thread CPU clock, which always exists).
+pub fn thread_cpu_ns() -> u64 {
+    let ns = clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
+    debug_assert!(ns.is_ok(), "{ns:?}");
+    ns.unwrap_or_default()
+}
+
+/// Reads `clock`, ns.
+#[allow(unsafe_code)]
+fn clock_ns(clock: libc::clockid_t) -> std::io::Result<u64> {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `now` is a valid timespec the call fills in.
     if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
-        bail!(
-            "reading the CPU clock of process {pid}: {}",
-            std::io::Error::last_os_error()
-        );
+        return Err(std::io::Error::last_os_error());
     }
     Ok(now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
-}
-
-/// The CPU time of the calling thread so far, ns (its thread CPU clock).
-#[allow(unsafe_code)]
-pub fn thread_cpu_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec the call fills in; the thread clock always exists.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    debug_assert_eq!(rc, 0);
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// Parses the voluntary and involuntary context-switch counts of a thread's `status`.
@@ -378,14 +375,13 @@ mod tests {
         // spends (by its own thread clock, whatever the machine's load) shows in the process's.
         let before = sched(std::process::id()).unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        let thread_ns = thread_cpu_ns;
-        let spin_start = thread_ns();
+        let spin_start = thread_cpu_ns();
         let wall = std::time::Instant::now();
         let mut x = 0u64;
-        while thread_ns() - spin_start < 5_000_000 && wall.elapsed() < Duration::from_secs(20) {
+        while thread_cpu_ns() - spin_start < 5_000_000 && wall.elapsed() < Duration::from_secs(20) {
             x = std::hint::black_box(x.wrapping_add(1));
         }
-        let spun = thread_ns() - spin_start;
+        let spun = thread_cpu_ns() - spin_start;
         let after = sched(std::process::id()).unwrap().since(before);
         assert!(spun >= 5_000_000, "spun only {spun} ns in 20 s");
         assert!(after.voluntary >= 1, "{after:?}");

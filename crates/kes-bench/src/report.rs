@@ -220,8 +220,6 @@ pub fn is_load_phase(p: &PhaseResult) -> bool {
     p.rate.is_some() || p.name.ends_with(" saturated")
 }
 
-/// The `rate` group's table: CPU per request (scheduler time), switches, wakeups and system
-/// calls per request, latency, for every server and load.
 /// The load phases (the `rate` group) grouped by phase name and server, in the order they first
 /// ran: with `--rounds`, a group holds every round of one phase on one server.
 fn load_groups(phases: &[PhaseResult]) -> Vec<Vec<&PhaseResult>> {
@@ -282,6 +280,8 @@ pub fn merged_load_phases(phases: &[PhaseResult]) -> Vec<PhaseResult> {
         .collect()
 }
 
+/// The `rate` group's table: CPU per request (the process CPU clock), switches, wakeups and
+/// system calls per request, latency, for every server and load, merged over the rounds.
 fn load_table(out: &mut String, phases: &[PhaseResult]) {
     let groups = load_groups(phases);
     let Some(first) = groups.first().and_then(|g| g.first()) else {
@@ -307,9 +307,12 @@ fn load_table(out: &mut String, phases: &[PhaseResult]) {
          switches/req | wakeups/req | syscalls/req | p50 µs | p99 µs | errors |\n\
          |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
-    let rows = merged_load_phases(phases);
-    for (p, group) in rows.iter().zip(&groups) {
-        let saturated = rows.iter().find(|s| {
+    let rows: Vec<(PhaseResult, &Vec<&PhaseResult>)> = groups
+        .iter()
+        .filter_map(|g| Some((merged(g)?, g)))
+        .collect();
+    for (p, group) in &rows {
+        let saturated = rows.iter().map(|(s, _)| s).find(|s| {
             s.server == p.server && s.op == p.op && s.conns == p.conns && s.rate.is_none()
         });
         let ratio = saturated

@@ -452,9 +452,6 @@ async fn racing_rotations_on_two_servers_over_moto_keep_every_version() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = Kes::start(dir_a.path(), &config);
     let b = Kes::start(dir_b.path(), &config);
-    let admin = client(Who::Admin);
-    let r = send(&admin, "POST", &a.url("/v1/key/create/turning"), None).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     const EACH: usize = 4;
     let newest =
         crate::rotation::racing_rotations_keep_every_version(&a, &b, "turning", EACH).await;
@@ -473,11 +470,7 @@ async fn racing_rotations_on_two_servers_over_moto_keep_every_version() {
     let ring = kes_crypto::KeyRing::parse(stored).unwrap();
     assert_eq!(ring.newest().0, 2 * EACH as u32 + 1);
     let (key, ty) = crate::rotation::read_as_the_original(stored);
-    let ty = match ty {
-        1 => kes_crypto::KeyType::Aes256,
-        2 => kes_crypto::KeyType::ChaCha20,
-        other => panic!("key type {other}"),
-    };
+    let ty = crate::rotation::original_key_type(ty);
     let sealed = B64.decode(newest["ciphertext"].as_str().unwrap()).unwrap();
     let opened = kes_crypto::SecretKey::from_slice(ty, &key)
         .unwrap()

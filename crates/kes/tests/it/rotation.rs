@@ -266,6 +266,15 @@ pub(crate) fn read_as_the_original(stored: &[u8]) -> (Vec<u8>, u64) {
     key.expect("a Key field")
 }
 
+/// The key type of the original's record numbering (§4.1): 1 AES-256, 2 ChaCha20.
+pub(crate) fn original_key_type(ty: u64) -> kes_crypto::KeyType {
+    match ty {
+        1 => kes_crypto::KeyType::Aes256,
+        2 => kes_crypto::KeyType::ChaCha20,
+        other => panic!("key type {other}"),
+    }
+}
+
 enum Field<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
@@ -339,11 +348,7 @@ async fn the_original_reads_the_newest_version_of_a_rotated_key() {
     assert!(!stored.ends_with(b"\n"));
     let (secret, ty) = read_as_the_original(&stored);
     assert_eq!(secret.len(), 32);
-    let ty = match ty {
-        1 => kes_crypto::KeyType::Aes256,
-        2 => kes_crypto::KeyType::ChaCha20,
-        other => panic!("key type {other}"),
-    };
+    let ty = original_key_type(ty);
     // The newest version alone opens what the newest version sealed.
     let ct = B64.decode(g["ciphertext"].as_str().unwrap()).unwrap();
     let opened = kes_crypto::SecretKey::from_slice(ty, &secret)
@@ -361,9 +366,9 @@ fn two_servers(keys: &Path, a: &Path, b: &Path) -> (Kes, Kes) {
     (Kes::start(a, &cfg), Kes::start(b, &cfg))
 }
 
-/// Rotates the existing, never rotated `key` `2 * each` times at once, alternating between
-/// servers `a` and `b` over one keystore, and checks what every keystore with rotation must
-/// hold: each rotation got a version of its own and all are kept; a data key sealed on `b` with
+/// Creates `key` through server `a`, then rotates it `2 * each` times at once, alternating
+/// between servers `a` and `b` over one keystore, and checks what every keystore with rotation
+/// must hold: each rotation got a version of its own and all are kept; a data key sealed on `b` with
 /// the first version before the race and one sealed on `a` with the newest after it decrypt on
 /// both servers (`b` reads the key again for the newest). Returns the newest one's generate reply.
 pub(crate) async fn racing_rotations_keep_every_version(
@@ -373,6 +378,14 @@ pub(crate) async fn racing_rotations_keep_every_version(
     each: usize,
 ) -> Value {
     let admin = client(Who::Admin);
+    let r = send(
+        &admin,
+        "POST",
+        &a.url(&format!("/v1/key/create/{key}")),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let (_, first) = generate(&admin, b, key).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..2 * each {
@@ -419,8 +432,6 @@ async fn racing_rotations_on_two_servers_keep_every_version() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (ka, kb) = two_servers(&dir.path().join("keys"), a.path(), b.path());
-    let admin = client(Who::Admin);
-    send(&admin, "POST", &ka.url("/v1/key/create/race"), None).await;
     racing_rotations_keep_every_version(&ka, &kb, "race", 12).await;
 }
 
