@@ -7,6 +7,13 @@
 //! it serves each connection on a thread of its own with blocking reads and writes, the cheapest
 //! shape there is for one connection. The client sends [`MESSAGE`] bytes (about a `generate`
 //! request) on one connection at the offered rate and reads them back.
+//!
+//! Each load runs twice: with a client that sleeps between requests and in `read` (as every real
+//! client does), and with a client that never sleeps (it spins on its CPU until a request is due
+//! and on a non-blocking socket for the echo). On loopback the echo's `write` runs the client's
+//! TCP receive path and wakes the client's thread; a sleeping client on another CPU makes that an
+//! inter-processor interrupt, charged to the echo server. The difference between the two is what
+//! waking the client costs the server per request on this machine.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -150,7 +157,10 @@ pub fn run(
         crate::load::set_timer_slack_ns(1);
         let mut out = Vec::new();
         let loads = rates.iter().copied().map(Some).chain([None]);
-        for (round, rate) in loads.enumerate() {
+        let phases = [Client::Sleeps, Client::Awake]
+            .into_iter()
+            .flat_map(|client| loads.clone().map(move |rate| (client, rate)));
+        for (round, (client, rate)) in phases.enumerate() {
             let warm = if round == 0 {
                 warmup.max(Duration::from_secs(1))
             } else {
@@ -159,9 +169,12 @@ pub fn run(
             out.push(shown(measure_load(
                 &mut stream,
                 child.id(),
-                rate,
-                warm,
-                measure,
+                Load {
+                    rate,
+                    client,
+                    warmup: warm,
+                    measure,
+                },
             )?));
         }
         out.push(shown(measure_connections(
@@ -216,6 +229,40 @@ fn exchange(stream: &mut TcpStream) -> Result<()> {
     stream
         .read_exact(&mut reply)
         .context("reading from the echo server")?;
+    if reply != message {
+        bail!("the echo server answered other bytes than it was sent");
+    }
+    Ok(())
+}
+
+/// [`exchange`] by a client that never sleeps: `stream` is non-blocking, and the client spins
+/// until its message is sent and the whole echo is back (or [`REPLY_TIMEOUT`] has passed).
+fn exchange_awake(stream: &mut TcpStream) -> Result<()> {
+    let message = [0x5au8; MESSAGE];
+    let mut reply = [0u8; MESSAGE];
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    let spin = |what: &str, result: std::io::Result<usize>, done: &mut usize| -> Result<()> {
+        match result {
+            Ok(0) => bail!("the echo server closed the connection while {what}"),
+            Ok(n) => *done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    bail!("no echo within {REPLY_TIMEOUT:?}");
+                }
+                std::hint::spin_loop();
+            }
+            Err(e) => return Err(e).with_context(|| format!("{what} the echo server")),
+        }
+        Ok(())
+    };
+    let mut sent = 0;
+    while let Some(rest) = message.get(sent..).filter(|r| !r.is_empty()) {
+        spin("sending to", stream.write(rest), &mut sent)?;
+    }
+    let mut read = 0;
+    while let Some(rest) = reply.get_mut(read..).filter(|r| !r.is_empty()) {
+        spin("reading from", stream.read(rest), &mut read)?;
+    }
     if reply != message {
         bail!("the echo server answered other bytes than it was sent");
     }
@@ -285,24 +332,50 @@ fn summary(
     }
 }
 
-/// Echoes at `rate` (open loop: request k is due at start + k/rate, latency counts from then)
-/// for `warmup`, then for `measure`, and reports the measured window.
-fn measure_load(
-    stream: &mut TcpStream,
-    pid: u32,
+/// How the client waits between requests and for an echo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// It sleeps until a request is due and blocks in `read` for the echo.
+    Sleeps,
+    /// It spins instead: its CPU never idles, so the echo's write wakes nobody.
+    Awake,
+}
+
+/// One measured load of the echo server.
+struct Load {
+    /// Echoes per second offered (`None`: one after the other, as fast as they go).
     rate: Option<u32>,
+    client: Client,
     warmup: Duration,
     measure: Duration,
-) -> Result<FloorResult> {
+}
+
+/// Echoes at `load.rate` (open loop: request k is due at start + k/rate, latency counts from
+/// then) for the warm-up, then for the measured window, and reports the measured window.
+fn measure_load(stream: &mut TcpStream, pid: u32, load: Load) -> Result<FloorResult> {
+    let awake = load.client == Client::Awake;
+    stream
+        .set_nonblocking(awake)
+        .context("switching the client's socket mode")?;
     let mut ping = |due: Instant| -> Result<Duration> {
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
+        if awake {
+            // Bounded: `due` is at most one interval ahead of now.
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+            exchange_awake(stream)?;
+        } else {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            exchange(stream)?;
         }
-        exchange(stream)?;
         Ok(due.elapsed())
     };
-    let interval = rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));
+    let interval = load
+        .rate
+        .map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));
     // Both loops end when their time is up: each echo either completes or times out.
     let mut window = |length: Duration, latencies: &mut Vec<Duration>| -> Result<()> {
         let start = Instant::now();
@@ -317,16 +390,65 @@ fn measure_load(
         }
         Ok(())
     };
-    window(warmup, &mut Vec::new())?;
+    window(load.warmup, &mut Vec::new())?;
     let mut latencies = Vec::with_capacity(1 << 16);
     let before = proc::sched(pid)?;
     let started = Instant::now();
-    window(measure, &mut latencies)?;
+    window(load.measure, &mut latencies)?;
     let seconds = started.elapsed().as_secs_f64();
     let used = proc::sched(pid)?.since(before);
-    let name = match rate {
-        Some(r) => format!("tcp echo ×1 @ {r}/s"),
-        None => "tcp echo ×1 saturated".into(),
+    stream
+        .set_nonblocking(false)
+        .context("switching the client's socket mode")?;
+    let client = if awake { ", client awake" } else { "" };
+    let name = match load.rate {
+        Some(r) => format!("tcp echo ×1 @ {r}/s{client}"),
+        None => format!("tcp echo ×1 saturated{client}"),
     };
-    Ok(summary(name, rate, latencies, seconds, used))
+    Ok(summary(name, load.rate, latencies, seconds, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener on 127.0.0.1 whose one connection is served by `serve` on a thread.
+    fn server(serve: fn(TcpStream)) -> TcpStream {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve(stream);
+        });
+        let stream = connect(port).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        stream
+    }
+
+    #[test]
+    fn an_awake_client_gets_its_echo_back_again_and_again() {
+        let mut stream = server(echo);
+        for _ in 0..100 {
+            exchange_awake(&mut stream).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_awake_client_notices_wrong_bytes_and_a_closed_connection() {
+        let mut stream = server(|mut s| {
+            let mut buf = [0u8; MESSAGE];
+            s.read_exact(&mut buf).unwrap();
+            buf[7] ^= 1;
+            s.write_all(&buf).unwrap();
+        });
+        let err = exchange_awake(&mut stream).unwrap_err();
+        assert!(err.to_string().contains("other bytes"), "{err:#}");
+
+        let mut stream = server(|mut s| {
+            let mut buf = [0u8; MESSAGE];
+            s.read_exact(&mut buf).unwrap();
+        });
+        let err = exchange_awake(&mut stream).unwrap_err();
+        assert!(err.to_string().contains("closed the connection"), "{err:#}");
+    }
 }

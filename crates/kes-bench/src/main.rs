@@ -129,6 +129,14 @@ struct Args {
     /// the server's stdout, here `/dev/null`), as a server that audits every request runs.
     #[arg(long)]
     rate_audit: bool,
+    /// A load generator that never sleeps: its runtime gets one thread, which never parks (a
+    /// task yields in a loop). On loopback the server's write runs the client's TCP receive path
+    /// and wakes the client's thread, which on a halted CPU is an inter-processor interrupt
+    /// charged to the server; with the client awake the server pays for no other process's
+    /// wakeup, as when its clients are on other machines. Real clients sleep: the default runs
+    /// measure that.
+    #[arg(long)]
+    client_awake: bool,
     /// Do not count the server's system calls with perf.
     #[arg(long)]
     no_syscalls: bool,
@@ -199,7 +207,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(mut args: Args) -> Result<()> {
+    if args.client_awake {
+        // One thread: a second one could sleep in the I/O driver and be woken by replies.
+        args.client_threads = 1;
+    }
     if !(0.0..=60.0).contains(&args.warmup) || !(0.1..=60.0).contains(&args.measure) {
         bail!("--warmup must be within 0..60 s and --measure within 0.1..60 s");
     }
@@ -226,6 +238,15 @@ fn run(args: Args) -> Result<()> {
         .build()
         .context("starting the client runtime")?;
     runtime.block_on(async {
+        // Yielding makes the runtime poll its I/O driver without waiting, then run the task
+        // again: its thread never parks. It ends with the runtime.
+        if args.client_awake {
+            tokio::spawn(async {
+                loop {
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
         // On SIGINT or SIGTERM the benchmark future is dropped, which kills the server and
         // removes the temporary keystore.
         let mut terminate =
@@ -546,6 +567,11 @@ async fn rate_group(
     let measure = Duration::from_secs_f64(args.measure);
     let quiet_wait = Duration::from_secs(u64::from(args.quiet_wait));
     let tick = proc::clock_tick();
+    let awake = if args.client_awake {
+        ", client awake"
+    } else {
+        ""
+    };
     for (op, sealed) in [
         (Op::Generate, None),
         (Op::Decrypt, Some(ciphertext.as_slice())),
@@ -554,10 +580,17 @@ async fn rate_group(
         let mut loads: Vec<(String, usize, Option<u32>)> = args
             .rate
             .iter()
-            .map(|r| (format!("{} ×{conns} @ {r}/s", op.as_str()), conns, Some(*r)))
+            .map(|r| {
+                let name = format!("{} ×{conns} @ {r}/s{awake}", op.as_str());
+                (name, conns, Some(*r))
+            })
             .collect();
-        loads.push((format!("{} ×{conns} saturated", op.as_str()), conns, None));
-        loads.push((format!("{} ×1 saturated", op.as_str()), 1, None));
+        loads.push((
+            format!("{} ×{conns} saturated{awake}", op.as_str()),
+            conns,
+            None,
+        ));
+        loads.push((format!("{} ×1 saturated{awake}", op.as_str()), 1, None));
         // Round after round of the whole sequence, so that a slow drift of the machine spreads
         // over every phase and server.
         let sequence =
@@ -676,6 +709,7 @@ fn finish(
         machine: report::Machine::detect(),
         revision,
         client_threads: usize::from(args.client_threads),
+        client_awake: args.client_awake,
         client_suites: args.suites,
         seconds: elapsed.as_secs_f64(),
         mlock: args.mlock.clone(),

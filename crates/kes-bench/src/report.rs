@@ -104,6 +104,8 @@ pub struct Report {
     pub revision: Option<String>,
     /// Client (load generator) runtime threads.
     pub client_threads: usize,
+    /// Whether the load generator never slept (`--client-awake`).
+    pub client_awake: bool,
     /// The cipher suite order the client offered.
     pub client_suites: crate::load::Suites,
     /// How long the run took, without building the server, in seconds.
@@ -196,15 +198,23 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
             dec16.map(|p| p.p99_us / 1e3),
         ),
     ];
-    if gen4k.is_some() {
+    if let Some(p4k) = gen4k {
+        // The targets are for clients that sleep, as real ones do; a run with the client awake
+        // says so on both lines.
+        let (cpu, ratio) = if p4k.name.contains("client awake") {
+            (
+                "server CPU per generate at 4,000 req/s (scheduler time), client awake",
+                "… of it against the saturated generate's, client awake",
+            )
+        } else {
+            (
+                "server CPU per generate at 4,000 req/s (scheduler time)",
+                "… of it against the saturated generate's",
+            )
+        };
+        targets.push(Target::new(cpu, 25.0, "µs", gen4k.map(|p| p.server_run_us)));
         targets.push(Target::new(
-            "server CPU per generate at 4,000 req/s (scheduler time)",
-            25.0,
-            "µs",
-            gen4k.map(|p| p.server_run_us),
-        ));
-        targets.push(Target::new(
-            "… of it against the saturated generate's",
+            ratio,
             2.0,
             "×",
             gen4k
@@ -217,7 +227,7 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
 
 /// Whether a phase belongs to the `rate` group (open loop, or its saturated comparisons).
 pub fn is_load_phase(p: &PhaseResult) -> bool {
-    p.rate.is_some() || p.name.ends_with(" saturated")
+    p.rate.is_some() || p.name.contains(" saturated")
 }
 
 /// The load phases (the `rate` group) grouped by phase name and server, in the order they first
@@ -363,14 +373,20 @@ pub fn markdown(report: &Report) -> String {
     let m = &report.machine;
     let _ = writeln!(
         out,
-        "Machine: {} cores ({}), {:.1} GB RAM, Linux {}, {}; load generator: {} runtime threads \
-         on the same machine, offering TLS 1.3 suites in {} order.\n",
+        "Machine: {} cores ({}), {:.1} GB RAM, Linux {}, {}; load generator: {} runtime \
+         thread{}{} on the same machine, offering TLS 1.3 suites in {} order.\n",
         m.cores,
         m.cpu,
         m.memory_gb,
         m.kernel,
         m.rustc,
         report.client_threads,
+        if report.client_threads == 1 { "" } else { "s" },
+        if report.client_awake {
+            " that never sleeps (`--client-awake`)"
+        } else {
+            ""
+        },
         match report.client_suites {
             crate::load::Suites::Go => "Go's",
             crate::load::Suites::Rustls => "rustls'",
@@ -481,7 +497,8 @@ fn floor_table(out: &mut String, floor: &[crate::floor::FloorResult]) {
     let _ = writeln!(
         out,
         "\nThe machine's floor: a bare TCP echo ({} bytes each way, no TLS, no HTTP), one \
-         connection, blocking reads and writes, pinned like the servers.\n",
+         connection, blocking reads and writes, pinned like the servers. \"client awake\": the \
+         client spins instead of sleeping, so the echo's write wakes no thread on another CPU.\n",
         crate::floor::MESSAGE
     );
     out.push_str(
@@ -734,6 +751,43 @@ mod tests {
     }
 
     #[test]
+    fn phases_run_with_the_client_awake_are_load_phases_with_their_ratio() {
+        let mut low = result(
+            "generate ×16 @ 4000/s, client awake",
+            Op::Generate,
+            Mode::KeepAlive,
+            16,
+            21.0,
+            900.0,
+        );
+        low.rate = Some(4000);
+        let saturated = result(
+            "generate ×16 saturated, client awake",
+            Op::Generate,
+            Mode::KeepAlive,
+            16,
+            10.5,
+            900.0,
+        );
+        let other = result("generate", Op::Generate, Mode::KeepAlive, 16, 10.0, 900.0);
+        assert!(is_load_phase(&low) && is_load_phase(&saturated));
+        assert!(!is_load_phase(&other));
+        let mut out = String::new();
+        let phases = [low, saturated];
+        load_table(&mut out, &phases);
+        assert!(
+            out.contains(
+                "| generate ×16 @ 4000/s, client awake | kes | 4000 | 1000 | 21.0 |  | 2.00 |"
+            ),
+            "{out}"
+        );
+        let t = targets(&phases, "idle");
+        let ratio = t.iter().find(|t| t.what.starts_with("… of it")).unwrap();
+        assert!(ratio.what.ends_with("client awake"), "{}", ratio.what);
+        assert_eq!(ratio.value, Some(2.0));
+    }
+
+    #[test]
     fn markdown_lists_every_phase_and_target() {
         let phases = vec![result(
             "generate",
@@ -748,6 +802,7 @@ mod tests {
             machine: Machine::detect(),
             revision: None,
             client_threads: 2,
+            client_awake: false,
             client_suites: crate::load::Suites::Go,
             seconds: 60.0,
             mlock: None,
