@@ -10,6 +10,7 @@
 // and the TLS proxy and peer types the fuzz targets drive. The rest is the server's own.
 mod error;
 mod handlers;
+mod held;
 mod http;
 pub mod logs;
 mod metrics;

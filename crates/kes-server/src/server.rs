@@ -17,9 +17,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::held::Held;
 use crate::http::{Body, CloseConnection};
 use crate::logs::Logs;
 use crate::logs::level;
@@ -44,6 +46,11 @@ const CONNECTION_WINDOW: u32 = 4 << 20;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long a refused connection may stay open for its client to read the refusal.
 const REFUSAL_GRACE: Duration = Duration::from_secs(2);
+/// How long a failed handshake may take to send its alert to the client.
+const ALERT_GRACE: Duration = Duration::from_secs(1);
+
+/// A connection's TLS stream, over a TCP stream that holds the handshake's last writes.
+type Tls = tokio_rustls::server::TlsStream<Held<tokio::net::TcpStream>>;
 /// The first pause after a failed accept (out of file descriptors, say); it doubles up to
 /// [`ACCEPT_BACKOFF_MAX`] while accepting keeps failing, as Go's server does.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -226,6 +233,32 @@ impl Server {
         }
     }
 
+    /// Runs the TLS handshake on `tcp` within [`HANDSHAKE_TIMEOUT`]. What the end of a TLS 1.3
+    /// handshake writes (the session ticket) is held for the first reply ([`Held`]); when the
+    /// handshake fails, the alert rustls queued for the client is still sent. `Err(None)`: the
+    /// handshake timed out.
+    async fn accept(&self, tcp: tokio::net::TcpStream) -> Result<Tls, Option<std::io::Error>> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.load_full());
+        let handshake = acceptor.accept(Held::new(tcp)).into_fallible();
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(mut tls)) => {
+                let (io, session) = tls.get_mut();
+                if session.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+                    io.defer();
+                } else {
+                    io.release();
+                }
+                Ok(tls)
+            }
+            Ok(Err((err, mut io))) => {
+                io.release();
+                let _ = tokio::time::timeout(ALERT_GRACE, io.flush()).await;
+                Err(Some(err))
+            }
+            Err(_) => Err(None),
+        }
+    }
+
     /// Runs the TLS handshake and serves the connection's requests.
     async fn serve_connection(
         self: Arc<Self>,
@@ -234,10 +267,9 @@ impl Server {
         http: &auto::Builder<TokioExecutor>,
         idle: Duration,
     ) {
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.load_full());
-        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => {
+        let tls = match self.accept(tcp).await {
+            Ok(tls) => tls,
+            Err(Some(err)) => {
                 self.telemetry.logs.error(
                     level::INFO,
                     None,
@@ -245,7 +277,7 @@ impl Server {
                 );
                 return;
             }
-            Err(_) => return,
+            Err(None) => return,
         };
         let peer = Peer::from_certificates(tls.get_ref().1.peer_certificates());
         if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
@@ -270,7 +302,7 @@ impl Server {
 async fn serve_h2(
     server: Arc<Server>,
     http: &auto::Builder<TokioExecutor>,
-    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    tls: Tls,
     peer: Peer,
     remote: SocketAddr,
     idle: Duration,
@@ -550,9 +582,7 @@ impl Server {
         _open: ConnectionGuard,
         message: &'static str,
     ) {
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.load_full());
-        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-        else {
+        let Ok(tls) = self.accept(tcp).await else {
             return;
         };
         if self.telemetry.logs.error_enabled(level::WARN) {

@@ -97,6 +97,87 @@ async fn a_stolen_admin_certificate_without_its_key_is_refused() {
     );
 }
 
+/// A client configuration for `admin.crt` speaking `version` that keeps sessions (rustls'
+/// in-memory cache) to resume them.
+fn admin_config(version: &'static rustls::SupportedProtocolVersion) -> Arc<rustls::ClientConfig> {
+    let pki = pki();
+    let chain = vec![CertificateDer::from_pem_file(pki.join("admin.crt")).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(pki.join("admin.key")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki.join("ca.crt")).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[version])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    Arc::new(config)
+}
+
+/// `GET /v1/status` on a new connection with `config`, the request sent `after` the handshake;
+/// returns how the handshake went and the reply. Bounded: a server that waits for the client
+/// while the client waits for the server fails the test instead of hanging it.
+async fn status_once(
+    kes: &Kes,
+    config: &Arc<rustls::ClientConfig>,
+    after: std::time::Duration,
+) -> (rustls::HandshakeKind, String) {
+    let exchange = async {
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let tcp = tokio::net::TcpStream::connect(kes.addr).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tokio::time::sleep(after).await;
+        let req = "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        tls.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tls.read_to_end(&mut out).await.unwrap();
+        let kind = tls.get_ref().1.handshake_kind().unwrap();
+        (kind, String::from_utf8_lossy(&out).into_owned())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
+        .await
+        .expect("the exchange finished within 5 s")
+}
+
+#[tokio::test]
+async fn session_tickets_reach_clients_that_send_their_request_at_once_or_later() {
+    // After a TLS 1.3 handshake the server holds the session ticket for its first reply; after
+    // a TLS 1.2 one, whose last flight may be the server's, nothing waits. Either way every
+    // request is answered, at once or late, and the next connection resumes.
+    let dir = tempfile::tempdir().unwrap();
+    let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), ""));
+    let late = std::time::Duration::from_millis(300);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        for first_after in [std::time::Duration::ZERO, late] {
+            let config = admin_config(version);
+            let (first, reply) = status_once(&kes, &config, first_after).await;
+            assert_eq!(first, rustls::HandshakeKind::Full, "{version:?}");
+            assert!(reply.starts_with("HTTP/1.1 200"), "{version:?}: {reply}");
+            for after in [std::time::Duration::ZERO, late, std::time::Duration::ZERO] {
+                let (kind, reply) = status_once(&kes, &config, after).await;
+                assert_eq!(kind, rustls::HandshakeKind::Resumed, "{version:?}");
+                assert!(reply.starts_with("HTTP/1.1 200"), "{version:?}: {reply}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_client_signature_gets_the_servers_alert() {
+    // The alert rustls queues for the client when the handshake fails is still sent.
+    let dir = tempfile::tempdir().unwrap();
+    let kes = Kes::start(dir.path(), &config(&dir.path().join("keys"), ""));
+    let err = raw_get(&kes, "admin.crt", "app.key", "/v1/status")
+        .await
+        .unwrap_err();
+    assert!(err.contains("received fatal alert"), "{err}");
+}
+
 #[tokio::test]
 async fn clients_without_a_certificate_cannot_connect() {
     let dir = tempfile::tempdir().unwrap();
