@@ -219,49 +219,46 @@ fn connect(port: u16) -> Result<TcpStream> {
     Ok(stream)
 }
 
-/// Sends one message on `stream` and reads its echo back.
-fn exchange(stream: &mut TcpStream) -> Result<()> {
+/// Sends one message on `stream` and reads its echo back. A client that sleeps blocks in its
+/// calls; an awake one has made `stream` non-blocking and spins until its message is sent and
+/// the whole echo is back (or [`REPLY_TIMEOUT`] has passed).
+fn exchange(stream: &mut TcpStream, client: Client) -> Result<()> {
     let message = [0x5au8; MESSAGE];
     let mut reply = [0u8; MESSAGE];
-    stream
-        .write_all(&message)
-        .context("sending to the echo server")?;
-    stream
-        .read_exact(&mut reply)
-        .context("reading from the echo server")?;
-    if reply != message {
-        bail!("the echo server answered other bytes than it was sent");
-    }
-    Ok(())
-}
-
-/// [`exchange`] by a client that never sleeps: `stream` is non-blocking, and the client spins
-/// until its message is sent and the whole echo is back (or [`REPLY_TIMEOUT`] has passed).
-fn exchange_awake(stream: &mut TcpStream) -> Result<()> {
-    let message = [0x5au8; MESSAGE];
-    let mut reply = [0u8; MESSAGE];
-    let deadline = Instant::now() + REPLY_TIMEOUT;
-    let spin = |what: &str, result: std::io::Result<usize>, done: &mut usize| -> Result<()> {
-        match result {
-            Ok(0) => bail!("the echo server closed the connection while {what}"),
-            Ok(n) => *done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() > deadline {
-                    bail!("no echo within {REPLY_TIMEOUT:?}");
-                }
-                std::hint::spin_loop();
-            }
-            Err(e) => return Err(e).with_context(|| format!("{what} the echo server")),
+    match client {
+        Client::Sleeps => {
+            stream
+                .write_all(&message)
+                .context("sending to the echo server")?;
+            stream
+                .read_exact(&mut reply)
+                .context("reading from the echo server")?;
         }
-        Ok(())
-    };
-    let mut sent = 0;
-    while let Some(rest) = message.get(sent..).filter(|r| !r.is_empty()) {
-        spin("sending to", stream.write(rest), &mut sent)?;
-    }
-    let mut read = 0;
-    while let Some(rest) = reply.get_mut(read..).filter(|r| !r.is_empty()) {
-        spin("reading from", stream.read(rest), &mut read)?;
+        Client::Awake => {
+            let deadline = Instant::now() + REPLY_TIMEOUT;
+            let spin = |what: &str, result: std::io::Result<usize>, done: &mut usize| {
+                match result {
+                    Ok(0) => bail!("the echo server closed the connection while {what}"),
+                    Ok(n) => *done += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            bail!("no echo within {REPLY_TIMEOUT:?}");
+                        }
+                        std::hint::spin_loop();
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("{what} the echo server")),
+                }
+                Ok(())
+            };
+            let mut sent = 0;
+            while let Some(rest) = message.get(sent..).filter(|r| !r.is_empty()) {
+                spin("sending to", stream.write(rest), &mut sent)?;
+            }
+            let mut read = 0;
+            while let Some(rest) = reply.get_mut(read..).filter(|r| !r.is_empty()) {
+                spin("reading from", stream.read(rest), &mut read)?;
+            }
+        }
     }
     if reply != message {
         bail!("the echo server answered other bytes than it was sent");
@@ -279,7 +276,7 @@ fn measure_connections(
 ) -> Result<FloorResult> {
     let once = || -> Result<Duration> {
         let start = Instant::now();
-        exchange(&mut connect(port)?)?;
+        exchange(&mut connect(port)?, Client::Sleeps)?;
         Ok(start.elapsed())
     };
     // Both loops end when their time is up: each connection either completes or times out.
@@ -363,14 +360,10 @@ fn measure_load(stream: &mut TcpStream, pid: u32, load: Load) -> Result<FloorRes
             while Instant::now() < due {
                 std::hint::spin_loop();
             }
-            exchange_awake(stream)?;
-        } else {
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            exchange(stream)?;
+        } else if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
         }
+        exchange(stream, load.client)?;
         Ok(due.elapsed())
     };
     let interval = load
@@ -400,7 +393,11 @@ fn measure_load(stream: &mut TcpStream, pid: u32, load: Load) -> Result<FloorRes
     stream
         .set_nonblocking(false)
         .context("switching the client's socket mode")?;
-    let client = if awake { ", client awake" } else { "" };
+    let client = if awake {
+        crate::report::CLIENT_AWAKE
+    } else {
+        ""
+    };
     let name = match load.rate {
         Some(r) => format!("tcp echo ×1 @ {r}/s{client}"),
         None => format!("tcp echo ×1 saturated{client}"),
@@ -429,7 +426,7 @@ mod tests {
     fn an_awake_client_gets_its_echo_back_again_and_again() {
         let mut stream = server(echo);
         for _ in 0..100 {
-            exchange_awake(&mut stream).unwrap();
+            exchange(&mut stream, Client::Awake).unwrap();
         }
     }
 
@@ -441,14 +438,14 @@ mod tests {
             buf[7] ^= 1;
             s.write_all(&buf).unwrap();
         });
-        let err = exchange_awake(&mut stream).unwrap_err();
+        let err = exchange(&mut stream, Client::Awake).unwrap_err();
         assert!(err.to_string().contains("other bytes"), "{err:#}");
 
         let mut stream = server(|mut s| {
             let mut buf = [0u8; MESSAGE];
             s.read_exact(&mut buf).unwrap();
         });
-        let err = exchange_awake(&mut stream).unwrap_err();
+        let err = exchange(&mut stream, Client::Awake).unwrap_err();
         assert!(err.to_string().contains("closed the connection"), "{err:#}");
     }
 }

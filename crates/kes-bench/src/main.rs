@@ -568,7 +568,7 @@ async fn rate_group(
     let quiet_wait = Duration::from_secs(u64::from(args.quiet_wait));
     let tick = proc::clock_tick();
     let awake = if args.client_awake {
-        ", client awake"
+        report::CLIENT_AWAKE
     } else {
         ""
     };

@@ -201,20 +201,19 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
     if let Some(p4k) = gen4k {
         // The targets are for clients that sleep, as real ones do; a run with the client awake
         // says so on both lines.
-        let (cpu, ratio) = if p4k.name.contains("client awake") {
-            (
-                "server CPU per generate at 4,000 req/s (scheduler time), client awake",
-                "… of it against the saturated generate's, client awake",
-            )
+        let awake = if p4k.name.ends_with(CLIENT_AWAKE) {
+            CLIENT_AWAKE
         } else {
-            (
-                "server CPU per generate at 4,000 req/s (scheduler time)",
-                "… of it against the saturated generate's",
-            )
+            ""
         };
-        targets.push(Target::new(cpu, 25.0, "µs", gen4k.map(|p| p.server_run_us)));
         targets.push(Target::new(
-            ratio,
+            &format!("server CPU per generate at 4,000 req/s (scheduler time){awake}"),
+            25.0,
+            "µs",
+            gen4k.map(|p| p.server_run_us),
+        ));
+        targets.push(Target::new(
+            &format!("… of it against the saturated generate's{awake}"),
             2.0,
             "×",
             gen4k
@@ -224,6 +223,9 @@ pub fn targets(phases: &[PhaseResult], idle_phase: &str) -> Vec<Target> {
     }
     targets
 }
+
+/// The end of a phase's name when the load generator never slept (`--client-awake`).
+pub const CLIENT_AWAKE: &str = ", client awake";
 
 /// Whether a phase belongs to the `rate` group (open loop, or its saturated comparisons).
 pub fn is_load_phase(p: &PhaseResult) -> bool {

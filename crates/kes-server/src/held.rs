@@ -78,8 +78,11 @@ impl<IO> Held<IO> {
 
     /// Buffers `bufs` if writes are held and there is room; returns how many bytes it took.
     fn hold(&mut self, bufs: &[IoSlice<'_>]) -> Option<usize> {
+        if !self.holding {
+            return None;
+        }
         let len: usize = bufs.iter().map(|b| b.len()).sum();
-        if !self.holding || self.held.len().saturating_add(len) > MAX_HELD {
+        if self.held.len().saturating_add(len) > MAX_HELD {
             return None;
         }
         for buf in bufs {
@@ -92,6 +95,9 @@ impl<IO> Held<IO> {
 impl<IO: AsyncWrite + Unpin> Held<IO> {
     /// Writes out everything held.
     fn poll_write_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.held.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
         while !self.held.is_empty() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.held))?;
             if n == 0 {
@@ -113,7 +119,6 @@ impl<IO: AsyncWrite + Unpin> Held<IO> {
     ) -> Poll<io::Result<usize>> {
         loop {
             if self.held.is_empty() {
-                self.held = Vec::new();
                 return Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
             }
             let mut all = Vec::with_capacity(bufs.len() + 1);
@@ -130,6 +135,9 @@ impl<IO: AsyncWrite + Unpin> Held<IO> {
             }
             // Only held bytes went out (all of them, or some): go on with the rest.
             self.held.drain(..n);
+            if self.held.is_empty() {
+                self.held = Vec::new();
+            }
         }
     }
 }
@@ -207,12 +215,17 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Held<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+
+    /// A [`Held`] stream (still holding) and the peer's end of a pipe of `capacity` bytes.
+    fn pipe(capacity: usize) -> (Held<DuplexStream>, DuplexStream) {
+        let (near, far) = tokio::io::duplex(capacity);
+        (Held::new(near), far)
+    }
 
     #[tokio::test]
     async fn held_writes_go_out_before_a_read_waits() {
-        let (near, mut far) = tokio::io::duplex(1 << 16);
-        let mut held = Held::new(near);
+        let (mut held, mut far) = pipe(1 << 16);
         held.write_all(b"flight").await.unwrap();
         held.flush().await.unwrap();
         assert_eq!(held.held(), 6, "a flush while holding writes nothing");
@@ -233,8 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_is_held_at_release_goes_out_with_the_next_write() {
-        let (near, mut far) = tokio::io::duplex(1 << 16);
-        let mut held = Held::new(near);
+        let (mut held, mut far) = pipe(1 << 16);
         held.write_all(b"ticket;").await.unwrap();
         held.release();
         assert!(!held.holding());
@@ -256,8 +268,7 @@ mod tests {
 
     #[tokio::test]
     async fn after_defer_a_read_that_waits_sends_nothing_and_the_next_write_sends_all() {
-        let (near, mut far) = tokio::io::duplex(1 << 16);
-        let mut held = Held::new(near);
+        let (mut held, mut far) = pipe(1 << 16);
         held.write_all(b"ticket;").await.unwrap();
         held.defer();
         // The read waits for the request without sending the ticket.
@@ -280,8 +291,7 @@ mod tests {
 
     #[tokio::test]
     async fn flush_and_shutdown_write_what_is_held() {
-        let (near, mut far) = tokio::io::duplex(1 << 16);
-        let mut held = Held::new(near);
+        let (mut held, mut far) = pipe(1 << 16);
         held.write_all(b"alert").await.unwrap();
         held.release();
         held.flush().await.unwrap();
@@ -289,8 +299,7 @@ mod tests {
         far.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"alert");
 
-        let (near, mut far) = tokio::io::duplex(1 << 16);
-        let mut held = Held::new(near);
+        let (mut held, mut far) = pipe(1 << 16);
         held.write_all(b"bye").await.unwrap();
         held.defer();
         held.shutdown().await.unwrap();
@@ -301,8 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn it_holds_no_more_than_its_limit() {
-        let (near, mut far) = tokio::io::duplex(4 * MAX_HELD);
-        let mut held = Held::new(near);
+        let (mut held, mut far) = pipe(4 * MAX_HELD);
         let big = vec![7u8; MAX_HELD - 10];
         held.write_all(&big).await.unwrap();
         assert_eq!(held.held(), MAX_HELD - 10);
@@ -319,8 +327,7 @@ mod tests {
     async fn a_slow_peer_gets_every_byte_in_order() {
         // A pipe much smaller than what is written: writes behind held bytes come back partial
         // and pending, and nothing may be lost, doubled or reordered.
-        let (near, mut far) = tokio::io::duplex(7);
-        let mut held = Held::new(near);
+        let (mut held, mut far) = pipe(7);
         held.write_all(b"0123456789").await.unwrap();
         held.release();
         let reader = tokio::spawn(async move {

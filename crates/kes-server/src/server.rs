@@ -48,9 +48,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 /// How long a failed handshake may take to send its alert to the client.
 const ALERT_GRACE: Duration = Duration::from_secs(1);
-
-/// A connection's TLS stream, over a TCP stream that holds the handshake's last writes.
-type Tls = tokio_rustls::server::TlsStream<Held<tokio::net::TcpStream>>;
 /// The first pause after a failed accept (out of file descriptors, say); it doubles up to
 /// [`ACCEPT_BACKOFF_MAX`] while accepting keeps failing, as Go's server does.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -58,6 +55,9 @@ const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Accept errors are logged at most once per this interval, with the number left out.
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A connection's TLS stream, over a TCP stream that holds the handshake's last writes.
+type Tls = tokio_rustls::server::TlsStream<Held<tokio::net::TcpStream>>;
 
 /// A running KES server's shared parts.
 ///
